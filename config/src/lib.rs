@@ -1,1 +1,14 @@
-//! placeholder
+//! Umbra's one configuration schema: strict TOML parsed into raw types, validated into domain types.
+
+mod error;
+mod load;
+mod locate;
+mod proxy;
+mod raw;
+mod values;
+mod workload;
+
+pub use error::{ConfigError, FieldPath};
+pub use load::{Config, load, parse};
+pub use proxy::{AdminToken, AdmissionSettings, HealthSettings, ProxySettings, Timeouts};
+pub use workload::{GuardSpec, HostPattern, WorkloadName, WorkloadSpec};

@@ -1,0 +1,90 @@
+//! Reading a config file: TOML syntax and shape first, then validation, all or nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{ConfigError, FieldPath, Invalid};
+use crate::locate::{line_col, line_of};
+use crate::proxy::{self, ProxySettings};
+use crate::raw::RawFile;
+use crate::workload::{self, WorkloadSpec};
+
+/// A validated `umbra.toml`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `[proxy]`.
+    pub proxy: ProxySettings,
+    /// `[[workloads]]`, in file order.
+    pub workloads: Vec<WorkloadSpec>,
+    /// The file it came from.
+    pub source: PathBuf,
+}
+
+/// Reads and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates config `text`; `path` names it in errors.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawFile = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| syntax_error(path, text, &e))?;
+    validate(&raw).map_err(|Invalid { field, message }| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line: line_of(text, &field),
+        field,
+        message,
+    })
+    .map(|(proxy, workloads)| Config {
+        proxy,
+        workloads,
+        source: path.to_path_buf(),
+    })
+}
+
+fn validate(raw: &RawFile) -> Result<(ProxySettings, Vec<WorkloadSpec>), Invalid> {
+    let proxy = proxy::validate(&raw.proxy)?;
+    let at = FieldPath::root("workloads");
+    let workloads = raw
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| workload::validate(w, &at.index(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    workload::check_unique(&workloads)?;
+    Ok((proxy, workloads))
+}
+
+fn syntax_error(
+    path: &Path,
+    text: &str,
+    e: &serde_path_to_error::Error<toml::de::Error>,
+) -> ConfigError {
+    let inner = e.inner();
+    let mut field = FieldPath::from_serde(e.path());
+    let message = inner.message().trim().to_string();
+    // For an unknown key serde's path stops at the enclosing table; name the key itself.
+    if let Some(key) = unknown_field(&message) {
+        field = field.key(key);
+    }
+    let (line, column) = match inner.span() {
+        Some(span) => line_col(text, span.start),
+        None => (line_of(text, &field), 1),
+    };
+    ConfigError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        field,
+        message,
+    }
+}
+
+/// The key in serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}

@@ -1,0 +1,117 @@
+//! Upstream choice inside a pool: power of two choices over a peak-EWMA load estimate.
+
+/// What the selector needs to know about one upstream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamLoad {
+    /// Passes active health checks and is not passively ejected.
+    pub healthy: bool,
+    /// Requests currently outstanding to it.
+    pub in_flight: u32,
+    /// Peak-sensitive moving average of its response time, microseconds (0 = no data yet).
+    pub ewma_us: u32,
+}
+
+impl UpstreamLoad {
+    /// Expected wait for one more request: latency times queue depth, as linkerd's peak-EWMA
+    /// balancer scores endpoints. Upstreams without data score as 1 ms so they get tried.
+    fn cost(&self) -> u64 {
+        let latency = if self.ewma_us == 0 { 1_000 } else { u64::from(self.ewma_us) };
+        latency * (u64::from(self.in_flight) + 1)
+    }
+}
+
+/// Picks one healthy upstream among `n`: two candidates drawn with `draws` (uniform random
+/// numbers, caller-owned RNG), the lower cost wins. `None` when no upstream is healthy.
+///
+/// Two random choices give most of the benefit of least-loaded selection without scanning or
+/// herding every proxy onto the same "best" upstream (Mitzenmacher, "The Power of Two Choices").
+pub fn pick_two_choices(
+    n: usize,
+    load: impl Fn(usize) -> UpstreamLoad,
+    draws: (u32, u32),
+) -> Option<usize> {
+    let healthy = (0..n).filter(|&i| load(i).healthy).count();
+    if healthy == 0 {
+        return None;
+    }
+    let nth_healthy = |k: usize| (0..n).filter(|&i| load(i).healthy).nth(k % healthy);
+    let a = nth_healthy(draws.0 as usize)?;
+    if healthy == 1 {
+        return Some(a);
+    }
+    // Draw the second among the other healthy upstreams so the two are distinct.
+    let mut b = nth_healthy(draws.1 as usize % (healthy - 1))?;
+    if b >= a {
+        b = nth_healthy((draws.1 as usize % (healthy - 1)) + 1)?;
+    }
+    Some(if load(b).cost() < load(a).cost() { b } else { a })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn up(healthy: bool, in_flight: u32, ewma_us: u32) -> UpstreamLoad {
+        UpstreamLoad {
+            healthy,
+            in_flight,
+            ewma_us,
+        }
+    }
+
+    #[test]
+    fn none_when_nothing_is_healthy() {
+        let loads = [up(false, 0, 0), up(false, 0, 0)];
+        assert_eq!(pick_two_choices(2, |i| loads[i], (0, 0)), None);
+        assert_eq!(pick_two_choices(0, |i| loads[i], (0, 0)), None);
+    }
+
+    #[test]
+    fn single_healthy_is_always_chosen() {
+        let loads = [up(false, 0, 0), up(true, 100, 100_000), up(false, 0, 0)];
+        for d in 0..10 {
+            assert_eq!(pick_two_choices(3, |i| loads[i], (d, d * 7)), Some(1));
+        }
+    }
+
+    #[test]
+    fn lower_cost_wins_between_the_two() {
+        let loads = [up(true, 10, 1000), up(true, 0, 1000)];
+        for d in 0..10 {
+            assert_eq!(pick_two_choices(2, |i| loads[i], (d, d + 3)), Some(1));
+        }
+        // A slow upstream loses to a fast one at equal queue depth.
+        let loads = [up(true, 1, 50_000), up(true, 1, 2_000)];
+        assert_eq!(pick_two_choices(2, |i| loads[i], (0, 0)), Some(1));
+    }
+
+    proptest! {
+        #[test]
+        fn never_picks_unhealthy(
+            health in proptest::collection::vec(any::<bool>(), 0..12),
+            a in any::<u32>(), b in any::<u32>(),
+        ) {
+            let loads: Vec<_> = health.iter().map(|&h| up(h, 0, 0)).collect();
+            match pick_two_choices(loads.len(), |i| loads[i], (a, b)) {
+                Some(i) => prop_assert!(loads[i].healthy),
+                None => prop_assert!(!health.iter().any(|&h| h)),
+            }
+        }
+
+        /// Every healthy upstream can be reached, so load spreads over the whole pool.
+        #[test]
+        fn every_healthy_upstream_is_reachable(n in 1usize..8) {
+            let loads: Vec<_> = (0..n).map(|_| up(true, 0, 1000)).collect();
+            let mut seen = vec![false; n];
+            for a in 0..n as u32 {
+                for b in 0..n as u32 {
+                    if let Some(i) = pick_two_choices(n, |i| loads[i], (a, b)) {
+                        seen[i] = true;
+                    }
+                }
+            }
+            prop_assert!(seen.iter().all(|&s| s));
+        }
+    }
+}
