@@ -1,0 +1,244 @@
+//! [`Forecaster`]: owns the reusable pieces and turns a series into a [`Forecast`].
+
+use std::panic::catch_unwind;
+use std::sync::{Arc, OnceLock};
+
+use augurs::prophet::wasmstan::WasmstanOptimizer;
+
+use crate::grid::fill_missing;
+use crate::intervals::band;
+use crate::runner::Runner;
+use crate::seasons::{detect_periods, natural_season};
+use crate::select::{ModelScore, Selection, choose};
+use crate::{ForecastError, ForecastOptions, ForecasterConfig, ModelKind, Series};
+
+/// A forecast on the grid that continues the input series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// Timestamp of the first forecast point (one step after the last input point).
+    pub start: i64,
+    /// Seconds between points.
+    pub step: i64,
+    /// Point forecast.
+    pub point: Vec<f64>,
+    /// Lower bound at `level`.
+    pub lower: Vec<f64>,
+    /// Upper bound at `level`.
+    pub upper: Vec<f64>,
+    /// Central interval level of `lower`/`upper`.
+    pub level: f64,
+    /// The model that produced it.
+    pub model: String,
+    /// Signals that changed the forecast (`event:NAME`, `regressor:NAME`).
+    pub signals_used: Vec<String>,
+    /// Backtest scores of the candidates, best first.
+    pub scores: Vec<ModelScore>,
+}
+
+impl Forecast {
+    /// Timestamp of point `i`.
+    pub fn time_at(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.step
+    }
+}
+
+/// Forecasts series. Cheap to clone: the Prophet optimizer (a wasm module that takes ~0.5 s to
+/// compile) is built on first use and shared by clones.
+#[derive(Clone, Default)]
+pub struct Forecaster {
+    config: ForecasterConfig,
+    optimizer: Arc<OnceLock<Option<WasmstanOptimizer>>>,
+}
+
+impl std::fmt::Debug for Forecaster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forecaster")
+            .field("config", &self.config)
+            .field("prophet_ready", &self.optimizer.get().is_some())
+            .finish()
+    }
+}
+
+impl Forecaster {
+    /// A forecaster with [`ForecasterConfig::default`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A forecaster with the given tuning.
+    pub fn with_config(config: ForecasterConfig) -> Self {
+        Self {
+            config,
+            optimizer: Arc::default(),
+        }
+    }
+
+    /// The tuning in use.
+    pub fn config(&self) -> &ForecasterConfig {
+        &self.config
+    }
+
+    /// Chooses the model for `series` (a no-op choice unless `options.model` is `Auto` or an
+    /// ensemble) and measures its backtest residuals.
+    pub fn select(
+        &self,
+        series: &Series,
+        horizon: usize,
+        options: &ForecastOptions,
+    ) -> Result<Selection, ForecastError> {
+        options.validate()?;
+        check_input(series, horizon)?;
+        let periods = {
+            let filled = fill_missing(&series.values);
+            let from = filled.len().saturating_sub(self.config.max_train_points);
+            detect_periods(&filled[from..], series.step)
+        };
+        let needs_prophet = options.model == ModelKind::Prophet
+            || (self.config.prophet_in_auto
+                && matches!(
+                    options.model,
+                    ModelKind::Auto | ModelKind::MedianAll | ModelKind::MedianTop3
+                ));
+        let runner = self.runner(series, options, periods, needs_prophet);
+        Ok(choose(
+            &runner,
+            options.model,
+            horizon,
+            self.config.prophet_in_auto && runner.optimizer.is_some(),
+        ))
+    }
+
+    /// Refits the selected model on `series` (which may have grown since the selection) and
+    /// forecasts `horizon` steps. Falls back along `selection.fallbacks` if the model fails.
+    pub fn fit_predict(
+        &self,
+        selection: &Selection,
+        series: &Series,
+        horizon: usize,
+        options: &ForecastOptions,
+    ) -> Result<Forecast, ForecastError> {
+        options.validate()?;
+        check_input(series, horizon)?;
+        let chain: Vec<ModelKind> = std::iter::once(selection.model)
+            .chain(selection.fallbacks.iter().copied())
+            .collect();
+        let needs_prophet = chain.first() == Some(&ModelKind::Prophet)
+            || selection.members.contains(&ModelKind::Prophet);
+        let runner = self.runner(series, options, selection.periods.clone(), needs_prophet);
+        let mut last_error = None;
+        for (i, kind) in chain.iter().enumerate() {
+            if *kind == ModelKind::Prophet && runner.optimizer.is_none() && i > 0 {
+                continue;
+            }
+            let members = if *kind == selection.model {
+                selection.members.clone()
+            } else {
+                Vec::new()
+            };
+            if kind.is_ensemble() && members.is_empty() {
+                continue;
+            }
+            match runner.run(*kind, &members, runner.values.len(), horizon) {
+                Ok(run) => {
+                    let residuals: &[f64] = if i == 0 { &selection.residuals } else { &[] };
+                    let (lower, upper) = band(
+                        &run.point,
+                        residuals,
+                        &runner.values,
+                        selection.season,
+                        options.level,
+                    );
+                    return Ok(Forecast {
+                        start: series.end(),
+                        step: series.step,
+                        point: run.point,
+                        lower,
+                        upper,
+                        level: options.level,
+                        model: kind.name().to_string(),
+                        signals_used: run.signals,
+                        scores: selection.scores.clone(),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(model = %kind, error = %e, "model failed, falling back");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(ForecastError::AllModelsFailed(last_error.map_or_else(
+            || "no candidate".to_string(),
+            |e| e.to_string(),
+        )))
+    }
+
+    /// Selects a model for `series` and forecasts `horizon` steps after its last point.
+    pub fn forecast(
+        &self,
+        series: &Series,
+        horizon: usize,
+        options: &ForecastOptions,
+    ) -> Result<Forecast, ForecastError> {
+        let selection = self.select(series, horizon, options)?;
+        self.fit_predict(&selection, series, horizon, options)
+    }
+
+    fn runner<'a>(
+        &'a self,
+        series: &Series,
+        options: &'a ForecastOptions,
+        periods: Vec<usize>,
+        needs_prophet: bool,
+    ) -> Runner<'a> {
+        Runner {
+            values: fill_missing(&series.values),
+            start: series.start,
+            step: series.step,
+            periods,
+            season: natural_season(series.step),
+            events: options.widened_events(),
+            regressors: &options.regressors,
+            optimizer: if needs_prophet {
+                self.optimizer()
+            } else {
+                None
+            },
+            config: &self.config,
+        }
+    }
+
+    /// The Prophet optimizer, compiled on first use; `None` if it cannot be built.
+    fn optimizer(&self) -> Option<&WasmstanOptimizer> {
+        self.optimizer
+            .get_or_init(|| {
+                // `WasmstanOptimizer::new` panics if the embedded wasm is invalid; that must
+                // disable Prophet, not take down the caller.
+                let built = catch_unwind(WasmstanOptimizer::new);
+                if built.is_err() {
+                    tracing::warn!("the Prophet optimizer could not be built; Prophet disabled");
+                }
+                built.ok()
+            })
+            .as_ref()
+    }
+}
+
+fn check_input(series: &Series, horizon: usize) -> Result<(), ForecastError> {
+    if horizon == 0 {
+        return Err(ForecastError::Invalid("horizon must be >= 1".into()));
+    }
+    if series.step <= 0 {
+        return Err(ForecastError::Invalid(format!(
+            "step {} must be > 0",
+            series.step
+        )));
+    }
+    let usable = series.values.iter().filter(|v| v.is_finite()).count();
+    if usable < 3 {
+        return Err(ForecastError::TooShort {
+            got: usable,
+            need: 3,
+        });
+    }
+    Ok(())
+}

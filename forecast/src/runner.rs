@@ -1,0 +1,157 @@
+//! Runs one model on one training prefix of a series: window, fit, event uplift, clamp.
+
+use augurs::prophet::wasmstan::WasmstanOptimizer;
+
+use crate::events::{History, apply_uplift};
+use crate::models::{FitInput, ModelKind, pointwise_median, predict_base};
+use crate::transform::clamp_to_training;
+use crate::{EventWindow, ForecastError, ForecasterConfig, Regressor};
+
+/// A series prepared once (filled, periods detected) and the signals that go with it.
+pub(crate) struct Runner<'a> {
+    /// All values, `NaN` filled.
+    pub values: Vec<f64>,
+    /// Timestamp of `values[0]`.
+    pub start: i64,
+    /// Grid step in seconds.
+    pub step: i64,
+    /// Detected periods in steps.
+    pub periods: Vec<usize>,
+    /// Natural season in steps.
+    pub season: usize,
+    /// Events, already widened by lead and lag.
+    pub events: Vec<EventWindow>,
+    /// Regressors on the grid of `values[0]`.
+    pub regressors: &'a [Regressor],
+    /// Prophet's optimizer, if built.
+    pub optimizer: Option<&'a WasmstanOptimizer>,
+    /// Forecaster tuning.
+    pub config: &'a ForecasterConfig,
+}
+
+/// One model's forecast and the signals that changed it.
+pub(crate) struct Run {
+    pub point: Vec<f64>,
+    pub signals: Vec<String>,
+}
+
+impl Runner<'_> {
+    /// First index of the training window that ends at `origin`.
+    fn window_start(&self, origin: usize) -> usize {
+        origin.saturating_sub(self.config.max_train_points)
+    }
+
+    /// Forecast of `kind` for `horizon` steps after `values[..origin]`; an ensemble combines
+    /// `members` (those that fail are left out).
+    pub fn run(
+        &self,
+        kind: ModelKind,
+        members: &[ModelKind],
+        origin: usize,
+        horizon: usize,
+    ) -> Result<Run, ForecastError> {
+        if !kind.is_ensemble() {
+            return self.run_base(kind, origin, horizon);
+        }
+        let mut runs = Vec::new();
+        let mut last_error = None;
+        for m in members {
+            match self.run_base(*m, origin, horizon) {
+                Ok(r) => runs.push(r),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if runs.is_empty() {
+            return Err(last_error
+                .unwrap_or_else(|| ForecastError::model(kind.name(), "no members to combine")));
+        }
+        let points: Vec<&[f64]> = runs.iter().map(|r| r.point.as_slice()).collect();
+        let point = pointwise_median(&points);
+        let mut signals: Vec<String> = runs.iter().flat_map(|r| r.signals.clone()).collect();
+        signals.sort();
+        signals.dedup();
+        Ok(Run { point, signals })
+    }
+
+    /// A base model's forecast after `values[..origin]`.
+    pub fn run_base(
+        &self,
+        kind: ModelKind,
+        origin: usize,
+        horizon: usize,
+    ) -> Result<Run, ForecastError> {
+        let from = self.window_start(origin);
+        let train = &self.values[from..origin];
+        let regressors: Vec<Regressor> = if kind.uses_signals_natively() {
+            self.regressors_for(from, origin + horizon)?
+        } else {
+            Vec::new()
+        };
+        let start = self.start + from as i64 * self.step;
+        let input = FitInput {
+            values: train,
+            start,
+            step: self.step,
+            periods: &self.periods,
+            season: self.season,
+            events: if kind.uses_signals_natively() {
+                &self.events
+            } else {
+                &[]
+            },
+            regressors: &regressors,
+            optimizer: self.optimizer,
+            prophet_max_points: self.config.prophet_max_points,
+        };
+        let mut point = predict_base(kind, &input, horizon)?;
+        let mut signals = Vec::new();
+        if kind.uses_signals_natively() {
+            let (t0, t1) = (start, start + (train.len() + horizon) as i64 * self.step);
+            signals.extend(
+                self.events
+                    .iter()
+                    .filter(|e| e.end > t0 && e.start < t1)
+                    .map(|e| format!("event:{}", e.name)),
+            );
+            signals.extend(regressors.iter().map(|r| format!("regressor:{}", r.name)));
+        } else if !self.events.is_empty() {
+            let week = (7 * 86_400 / self.step.max(1)) as usize;
+            let baseline_lag = if self.step <= 86_400 && train.len() >= 4 * week {
+                week
+            } else {
+                self.season
+            };
+            let history = History {
+                values: train,
+                start,
+                step: self.step,
+                baseline_lag,
+            };
+            signals.extend(
+                apply_uplift(&history, &self.events, &mut point)
+                    .into_iter()
+                    .map(|n| format!("event:{n}")),
+            );
+        }
+        clamp_to_training(&mut point, train, self.config.clamp_margin);
+        signals.sort();
+        signals.dedup();
+        Ok(Run { point, signals })
+    }
+
+    fn regressors_for(&self, from: usize, to: usize) -> Result<Vec<Regressor>, ForecastError> {
+        self.regressors
+            .iter()
+            .map(|r| {
+                let values = r.values.get(from..to).ok_or_else(|| {
+                    ForecastError::Invalid(format!(
+                        "regressor `{}` has {} values; the forecast needs {to} (history + horizon)",
+                        r.name,
+                        r.values.len()
+                    ))
+                })?;
+                Ok(Regressor::new(r.name.clone(), values.to_vec()))
+            })
+            .collect()
+    }
+}
