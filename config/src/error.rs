@@ -145,7 +145,10 @@ mod tests {
 
     #[test]
     fn paths_render_like_toml_access() {
-        let p = FieldPath::root("workloads").index(2).key("guard").key("window");
+        let p = FieldPath::root("workloads")
+            .index(2)
+            .key("guard")
+            .key("window");
         assert_eq!(p.to_string(), "workloads[2].guard.window");
     }
 }

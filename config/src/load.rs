@@ -32,17 +32,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: RawFile = serde_path_to_error::deserialize(toml::Deserializer::new(text))
         .map_err(|e| syntax_error(path, text, &e))?;
-    validate(&raw).map_err(|Invalid { field, message }| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        line: line_of(text, &field),
-        field,
-        message,
-    })
-    .map(|(proxy, workloads)| Config {
-        proxy,
-        workloads,
-        source: path.to_path_buf(),
-    })
+    validate(&raw)
+        .map_err(|Invalid { field, message }| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, &field),
+            field,
+            message,
+        })
+        .map(|(proxy, workloads)| Config {
+            proxy,
+            workloads,
+            source: path.to_path_buf(),
+        })
 }
 
 fn validate(raw: &RawFile) -> Result<(ProxySettings, Vec<WorkloadSpec>), Invalid> {

@@ -39,7 +39,10 @@ fn deepest_span(root: &Item, path: &[Segment]) -> Option<usize> {
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -51,9 +54,15 @@ mod tests {
 
     #[test]
     fn finds_keys_in_arrays_of_tables() {
-        let p = FieldPath::root("workloads").index(1).key("guard").key("window");
+        let p = FieldPath::root("workloads")
+            .index(1)
+            .key("guard")
+            .key("window");
         assert_eq!(line_of(TEXT, &p), 11);
-        assert_eq!(line_of(TEXT, &FieldPath::root("workloads").index(1).key("name")), 8);
+        assert_eq!(
+            line_of(TEXT, &FieldPath::root("workloads").index(1).key("name")),
+            8
+        );
         assert_eq!(line_of(TEXT, &FieldPath::root("proxy").key("listen")), 2);
     }
 
@@ -65,7 +74,10 @@ mod tests {
 
     #[test]
     fn array_elements() {
-        let p = FieldPath::root("workloads").index(1).key("primary").index(1);
+        let p = FieldPath::root("workloads")
+            .index(1)
+            .key("primary")
+            .index(1);
         assert_eq!(line_of(TEXT, &p), 9);
     }
 

@@ -120,11 +120,16 @@ pub(crate) fn validate(raw: &RawProxy) -> Result<ProxySettings, Invalid> {
     if !admin_listen.ip().is_loopback() && admin_token.is_none() {
         return Err(Invalid::new(
             at.key("admin_listen"),
-            format!("{admin_listen} is not loopback: set proxy.admin_token so the admin API is not open to the network"),
+            format!(
+                "{admin_listen} is not loopback: set proxy.admin_token so the admin API is not open to the network"
+            ),
         ));
     }
     if listen == admin_listen {
-        return Err(Invalid::new(at.key("admin_listen"), "must differ from proxy.listen"));
+        return Err(Invalid::new(
+            at.key("admin_listen"),
+            "must differ from proxy.listen",
+        ));
     }
     let threads = match raw.threads {
         Some(0) => return Err(Invalid::new(at.key("threads"), "must be at least 1")),
@@ -132,7 +137,12 @@ pub(crate) fn validate(raw: &RawProxy) -> Result<ProxySettings, Invalid> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let max_request_body_bytes = match raw.max_request_body_bytes {
-        Some(0) => return Err(Invalid::new(at.key("max_request_body_bytes"), "must be at least 1")),
+        Some(0) => {
+            return Err(Invalid::new(
+                at.key("max_request_body_bytes"),
+                "must be at least 1",
+            ));
+        }
         Some(n) => n,
         None => 10 * 1024 * 1024,
     };
@@ -198,7 +208,8 @@ fn admission(at: &FieldPath, raw: Option<&RawAdmission>) -> Result<AdmissionSett
         raw.low.unwrap_or(d.share(policies::Priority::Low)),
         raw.normal.unwrap_or(d.share(policies::Priority::Normal)),
         raw.high.unwrap_or(d.share(policies::Priority::High)),
-        raw.critical.unwrap_or(d.share(policies::Priority::Critical)),
+        raw.critical
+            .unwrap_or(d.share(policies::Priority::Critical)),
     ];
     let shares = AdmissionShares::new(shares).map_err(|e| {
         let class = match &e {
@@ -220,11 +231,17 @@ fn health(at: &FieldPath, raw: Option<&RawHealth>) -> Result<HealthSettings, Inv
     let interval = dur(at, "interval", &raw.interval, "1s")?;
     let timeout = dur(at, "timeout", &raw.timeout, "500ms")?;
     if timeout > interval {
-        return Err(Invalid::new(at.key("timeout"), "must not be longer than health.interval"));
+        return Err(Invalid::new(
+            at.key("timeout"),
+            "must not be longer than health.interval",
+        ));
     }
     if let Some(p) = &raw.path {
         if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid::new(at.key("path"), format!("must be an absolute path like \"/healthz\", got {p:?}")));
+            return Err(Invalid::new(
+                at.key("path"),
+                format!("must be an absolute path like \"/healthz\", got {p:?}"),
+            ));
         }
     }
     let count = |key: &str, v: Option<u32>, default: u32| match v {

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 /// "2s", "500ms", "1m 30s" (humantime).
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e}: expected a duration like \"2s\", \"500ms\" or \"1m\", got {text:?}"))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("{e}: expected a duration like \"2s\", \"500ms\" or \"1m\", got {text:?}")
+    })
 }
 
 /// "127.0.0.1:8080", "[::1]:8080" or "host:port" (resolved now, first address).
@@ -15,7 +16,9 @@ pub(crate) fn socket_addr(text: &str) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     if !text.contains(':') {
-        return Err(format!("expected \"ip:port\" or \"host:port\", got {text:?} (no port)"));
+        return Err(format!(
+            "expected \"ip:port\" or \"host:port\", got {text:?} (no port)"
+        ));
     }
     match text.to_socket_addrs() {
         Ok(mut addrs) => addrs

@@ -18,8 +18,12 @@ pub struct WorkloadName(String);
 impl WorkloadName {
     /// A name, or why it is not one.
     pub fn new(name: &str) -> Result<Self, String> {
-        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-        let starts_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let ok_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        let starts_ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
         if name.is_empty() || name.len() > 63 || !starts_ok || !name.chars().all(ok_char) {
             return Err(format!(
                 "{name:?} is not a valid workload name (1-63 of a-z, 0-9, '-', '_', starting with a letter or digit)"
@@ -55,7 +59,8 @@ impl HostPattern {
         let valid = |h: &str| {
             !h.is_empty()
                 && h.len() <= 253
-                && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         };
         match lower.strip_prefix("*.") {
             Some(suffix) if valid(suffix) => Ok(HostPattern::Subdomains(suffix.to_string())),
@@ -127,7 +132,11 @@ pub(crate) fn validate(raw: &RawWorkload, at: &FieldPath) -> Result<WorkloadSpec
     }
 
     let path_prefix = raw.path_prefix.clone().unwrap_or_else(|| "/".to_string());
-    if !path_prefix.starts_with('/') || path_prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !path_prefix.starts_with('/')
+        || path_prefix
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Invalid::new(
             at.key("path_prefix"),
             format!("must start with '/' and contain no spaces, got {path_prefix:?}"),
@@ -144,7 +153,10 @@ pub(crate) fn validate(raw: &RawWorkload, at: &FieldPath) -> Result<WorkloadSpec
 
     let primary = pool(at, "primary", raw.primary.as_deref())?;
     if primary.is_empty() {
-        return Err(Invalid::new(at.key("primary"), "needs at least one upstream"));
+        return Err(Invalid::new(
+            at.key("primary"),
+            "needs at least one upstream",
+        ));
     }
     let shadow = pool(at, "shadow", raw.shadow.as_deref())?;
     if let Some((i, a)) = shadow.iter().enumerate().find(|(_, a)| primary.contains(a)) {
@@ -179,7 +191,10 @@ fn pool(at: &FieldPath, key: &str, raw: Option<&[String]>) -> Result<Vec<SocketA
     for (i, text) in raw.unwrap_or_default().iter().enumerate() {
         let addr = socket_addr(text).map_err(|m| Invalid::new(at.key(key).index(i), m))?;
         if !seen.insert(addr) {
-            return Err(Invalid::new(at.key(key).index(i), format!("{addr} is listed twice")));
+            return Err(Invalid::new(
+                at.key(key).index(i),
+                format!("{addr} is listed twice"),
+            ));
         }
         out.push(addr);
     }
@@ -191,17 +206,28 @@ fn guard(at: &FieldPath, raw: Option<&RawGuard>) -> Result<GuardSpec, Invalid> {
     let raw = raw.unwrap_or(&empty);
     let window = dur(at, "window", &raw.window, "5s")?;
     if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&window) {
-        return Err(Invalid::new(at.key("window"), "must be between 100ms and 10m"));
+        return Err(Invalid::new(
+            at.key("window"),
+            "must be between 100ms and 10m",
+        ));
     }
     let interval = dur(at, "interval", &raw.interval, "50ms")?;
     if interval > window {
-        return Err(Invalid::new(at.key("interval"), "must not be longer than guard.window"));
+        return Err(Invalid::new(
+            at.key("interval"),
+            "must not be longer than guard.window",
+        ));
     }
     let millis = |key: &str, v: Option<f64>| -> Result<Option<Duration>, Invalid> {
         match v {
             None => Ok(None),
-            Some(ms) if ms.is_finite() && ms >= 0.0 => Ok(Some(Duration::from_secs_f64(ms / 1000.0))),
-            Some(ms) => Err(Invalid::new(at.key(key), format!("must be a non-negative number of milliseconds, got {ms}"))),
+            Some(ms) if ms.is_finite() && ms >= 0.0 => {
+                Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
+            }
+            Some(ms) => Err(Invalid::new(
+                at.key(key),
+                format!("must be a non-negative number of milliseconds, got {ms}"),
+            )),
         }
     };
     let thresholds = GuardThresholds::new(
@@ -222,7 +248,9 @@ fn guard(at: &FieldPath, raw: Option<&RawGuard>) -> Result<GuardSpec, Invalid> {
     })?;
     let cooldown = match &raw.cooldown {
         None => Duration::from_secs(30),
-        Some(text) => crate::values::duration(text).map_err(|m| Invalid::new(at.key("cooldown"), m))?,
+        Some(text) => {
+            crate::values::duration(text).map_err(|m| Invalid::new(at.key("cooldown"), m))?
+        }
     };
     Ok(GuardSpec {
         window,
@@ -240,7 +268,10 @@ pub(crate) fn check_unique(workloads: &[WorkloadSpec]) -> Result<(), Invalid> {
             if earlier.name == w.name {
                 return Err(Invalid::new(
                     at.index(i).key("name"),
-                    format!("{:?} is already the name of workloads[{j}]", w.name.as_str()),
+                    format!(
+                        "{:?} is already the name of workloads[{j}]",
+                        w.name.as_str()
+                    ),
                 ));
             }
             let same_hosts = w.hosts.iter().collect::<HashSet<_>>()

@@ -44,14 +44,21 @@ fn reject(text: &str) -> ConfigError {
 
 /// Replaces exactly one occurrence, so each test changes what it says it changes.
 fn with(from: &str, to: &str) -> String {
-    assert_eq!(GOOD.matches(from).count(), 1, "{from:?} must occur once in GOOD");
+    assert_eq!(
+        GOOD.matches(from).count(),
+        1,
+        "{from:?} must occur once in GOOD"
+    );
     GOOD.replacen(from, to, 1)
 }
 
 /// Asserts the rendered error names the file, the line and the field.
 fn assert_names(e: &ConfigError, line: usize, field: &str) {
     let text = e.to_string();
-    assert!(text.starts_with(&format!("umbra.toml:{line}")), "wrong line in: {text}");
+    assert!(
+        text.starts_with(&format!("umbra.toml:{line}")),
+        "wrong line in: {text}"
+    );
     assert!(text.contains(field), "{field:?} not named in: {text}");
     assert_eq!(e.line(), Some(line), "{text}");
 }
@@ -63,7 +70,12 @@ fn the_good_config_is_accepted() {
     assert_eq!(c.workloads[0].name.as_str(), "api");
     assert_eq!(c.workloads[0].guard.thresholds.max_p99_ratio(), Some(2.0));
     assert_eq!(c.workloads[1].priority, policies::Priority::Low);
-    assert!(c.proxy.admin_token.as_ref().is_some_and(|t| t.matches("secret-token")));
+    assert!(
+        c.proxy
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.matches("secret-token"))
+    );
 }
 
 #[test]
@@ -98,10 +110,10 @@ fn weight_out_of_range() {
 
 #[test]
 fn weight_without_shadow_members() {
-    let e = reject(&with(
-        "shadow = [\"127.0.0.1:7101\"]",
-        "shadow = []",
-    ).replace("shadow_weight = 0.0", "shadow_weight = 0.5"));
+    let e = reject(
+        &with("shadow = [\"127.0.0.1:7101\"]", "shadow = []")
+            .replace("shadow_weight = 0.0", "shadow_weight = 0.5"),
+    );
     assert_names(&e, 13, "workloads[0].shadow_weight");
 }
 
@@ -119,7 +131,10 @@ fn bad_upstream_address() {
 
 #[test]
 fn upstream_in_both_pools() {
-    let e = reject(&with("shadow = [\"127.0.0.1:7101\"]", "shadow = [\"127.0.0.1:7002\"]"));
+    let e = reject(&with(
+        "shadow = [\"127.0.0.1:7101\"]",
+        "shadow = [\"127.0.0.1:7002\"]",
+    ));
     assert_names(&e, 15, "workloads[0].shadow[0]");
 }
 
@@ -170,7 +185,10 @@ fn path_prefix_without_slash() {
 
 #[test]
 fn host_with_port() {
-    let e = reject(&with("hosts = [\"api.example.com\"]", "hosts = [\"api.example.com:80\"]"));
+    let e = reject(&with(
+        "hosts = [\"api.example.com\"]",
+        "hosts = [\"api.example.com:80\"]",
+    ));
     assert_names(&e, 9, "workloads[0].hosts[0]");
 }
 
@@ -223,15 +241,20 @@ fn token_from_missing_env_var() {
 #[test]
 fn public_admin_without_token() {
     let e = reject(
-        &with("admin_listen = \"127.0.0.1:9901\"", "admin_listen = \"0.0.0.0:9901\"")
-            .replace("admin_token = \"secret-token\"\n", ""),
+        &with(
+            "admin_listen = \"127.0.0.1:9901\"",
+            "admin_listen = \"0.0.0.0:9901\"",
+        )
+        .replace("admin_token = \"secret-token\"\n", ""),
     );
     assert_names(&e, 4, "proxy.admin_listen");
 }
 
 #[test]
 fn inverted_admission_shares() {
-    let e = reject(&format!("{GOOD}\n[proxy.admission]\nlow = 0.9\nnormal = 0.5\n"));
+    let e = reject(&format!(
+        "{GOOD}\n[proxy.admission]\nlow = 0.9\nnormal = 0.5\n"
+    ));
     assert!(e.to_string().contains("proxy.admission.low"), "{e}");
 }
 

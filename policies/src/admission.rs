@@ -97,18 +97,29 @@ mod tests {
 
     #[test]
     fn zero_budget_is_unlimited() {
-        assert!(admit(Priority::Low, u64::MAX - 1, 0, &AdmissionShares::default()));
+        assert!(admit(
+            Priority::Low,
+            u64::MAX - 1,
+            0,
+            &AdmissionShares::default()
+        ));
     }
 
     #[test]
     fn rejects_inverted_or_out_of_range_shares() {
         assert!(matches!(
             AdmissionShares::new([0.8, 0.7, 0.9, 1.0]),
-            Err(SharesError::NotMonotone { lower: Priority::Low, .. })
+            Err(SharesError::NotMonotone {
+                lower: Priority::Low,
+                ..
+            })
         ));
         assert!(matches!(
             AdmissionShares::new([0.0, 0.7, 0.9, 1.0]),
-            Err(SharesError::Range { class: Priority::Low, .. })
+            Err(SharesError::Range {
+                class: Priority::Low,
+                ..
+            })
         ));
         assert!(AdmissionShares::new([0.5, 0.7, 0.9, 1.1]).is_err());
         assert!(AdmissionShares::new([0.5, f64::NAN, 0.9, 1.0]).is_err());

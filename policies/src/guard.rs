@@ -266,7 +266,10 @@ mod tests {
     #[test]
     fn error_rate_above_max_rolls_back() {
         let v = judge(&window(100, 6, 10), &window(100, 0, 10), &thresholds());
-        assert!(matches!(v, GuardVerdict::Rollback(RollbackReason::ErrorRate { .. })));
+        assert!(matches!(
+            v,
+            GuardVerdict::Rollback(RollbackReason::ErrorRate { .. })
+        ));
         assert_eq!(
             judge(&window(100, 5, 10), &window(100, 0, 10), &thresholds()),
             GuardVerdict::Healthy
@@ -276,7 +279,10 @@ mod tests {
     #[test]
     fn ceiling_is_strict() {
         let t = thresholds();
-        assert_eq!(judge(&window(50, 0, 250), &window(50, 0, 200), &t), GuardVerdict::Healthy);
+        assert_eq!(
+            judge(&window(50, 0, 250), &window(50, 0, 200), &t),
+            GuardVerdict::Healthy
+        );
         let v = judge(&window(50, 0, 251), &window(50, 0, 200), &t);
         assert_eq!(v.reason_label(), Some("p99_ceiling"));
     }
@@ -288,9 +294,15 @@ mod tests {
         let v = judge(&window(50, 0, 90), &window(50, 0, 30), &t);
         assert_eq!(v.reason_label(), Some("p99_ratio"));
         // Same ratio but primary has too few requests to compare with.
-        assert_eq!(judge(&window(50, 0, 90), &window(5, 0, 30), &t), GuardVerdict::Healthy);
+        assert_eq!(
+            judge(&window(50, 0, 90), &window(5, 0, 30), &t),
+            GuardVerdict::Healthy
+        );
         // 3x of sub-millisecond noise, below the 20 ms floor.
-        assert_eq!(judge(&window(50, 0, 3), &window(50, 0, 1), &t), GuardVerdict::Healthy);
+        assert_eq!(
+            judge(&window(50, 0, 3), &window(50, 0, 1), &t),
+            GuardVerdict::Healthy
+        );
     }
 
     #[test]

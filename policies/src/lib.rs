@@ -10,7 +10,9 @@ mod split;
 mod weight;
 
 pub use admission::{AdmissionShares, SharesError, admit};
-pub use guard::{GuardThresholds, GuardVerdict, PoolWindow, RollbackReason, ThresholdsError, judge};
+pub use guard::{
+    GuardThresholds, GuardVerdict, PoolWindow, RollbackReason, ThresholdsError, judge,
+};
 pub use pool::PoolKind;
 pub use priority::{ParsePriorityError, Priority};
 pub use rollback::{GuardEvent, GuardOutcome, GuardState, guard_transition};

@@ -81,10 +81,21 @@ pub fn guard_transition(
         (s @ GuardState::RolledBack { .. }, GuardEvent::SetWeight(w)) if w.is_zero() => {
             (s, GuardOutcome::WeightAccepted)
         }
-        (s @ GuardState::RolledBack { until_ms, reason, .. }, GuardEvent::SetWeight(_)) => {
+        (
+            s @ GuardState::RolledBack {
+                until_ms, reason, ..
+            },
+            GuardEvent::SetWeight(_),
+        ) => {
             if now_ms < until_ms {
                 let remaining_ms = until_ms - now_ms;
-                (s, GuardOutcome::WeightRefused { remaining_ms, reason })
+                (
+                    s,
+                    GuardOutcome::WeightRefused {
+                        remaining_ms,
+                        reason,
+                    },
+                )
             } else {
                 (GuardState::Steady, GuardOutcome::WeightAccepted)
             }
@@ -108,12 +119,23 @@ mod tests {
 
     #[test]
     fn rollback_then_cooldown_then_raise() {
-        let (s, out) = guard_transition(GuardState::Steady, GuardEvent::Verdict(GuardVerdict::Rollback(REASON)), 1_000, 30_000);
+        let (s, out) = guard_transition(
+            GuardState::Steady,
+            GuardEvent::Verdict(GuardVerdict::Rollback(REASON)),
+            1_000,
+            30_000,
+        );
         assert_eq!(out, GuardOutcome::RollBack(REASON));
         assert_eq!(s.as_str(), "rolled_back");
 
         let (s, out) = guard_transition(s, GuardEvent::SetWeight(w(0.5)), 10_000, 30_000);
-        assert_eq!(out, GuardOutcome::WeightRefused { remaining_ms: 21_000, reason: REASON });
+        assert_eq!(
+            out,
+            GuardOutcome::WeightRefused {
+                remaining_ms: 21_000,
+                reason: REASON
+            }
+        );
         assert_eq!(s.as_str(), "rolled_back");
 
         let (s, out) = guard_transition(s, GuardEvent::SetWeight(w(0.0)), 10_000, 30_000);
@@ -127,8 +149,18 @@ mod tests {
 
     #[test]
     fn a_second_bad_verdict_while_rolled_back_changes_nothing() {
-        let (s, _) = guard_transition(GuardState::Steady, GuardEvent::Verdict(GuardVerdict::Rollback(REASON)), 0, 100);
-        let (s2, out) = guard_transition(s, GuardEvent::Verdict(GuardVerdict::Rollback(REASON)), 50, 100);
+        let (s, _) = guard_transition(
+            GuardState::Steady,
+            GuardEvent::Verdict(GuardVerdict::Rollback(REASON)),
+            0,
+            100,
+        );
+        let (s2, out) = guard_transition(
+            s,
+            GuardEvent::Verdict(GuardVerdict::Rollback(REASON)),
+            50,
+            100,
+        );
         assert_eq!((s2, out), (s, GuardOutcome::Unchanged));
     }
 
@@ -144,7 +176,15 @@ mod tests {
 
     #[test]
     fn zero_cooldown_allows_an_immediate_raise() {
-        let (s, _) = guard_transition(GuardState::Steady, GuardEvent::Verdict(GuardVerdict::Rollback(REASON)), 5, 0);
-        assert_eq!(guard_transition(s, GuardEvent::SetWeight(w(1.0)), 5, 0).1, GuardOutcome::WeightAccepted);
+        let (s, _) = guard_transition(
+            GuardState::Steady,
+            GuardEvent::Verdict(GuardVerdict::Rollback(REASON)),
+            5,
+            0,
+        );
+        assert_eq!(
+            guard_transition(s, GuardEvent::SetWeight(w(1.0)), 5, 0).1,
+            GuardOutcome::WeightAccepted
+        );
     }
 }

@@ -15,7 +15,11 @@ impl UpstreamLoad {
     /// Expected wait for one more request: latency times queue depth, as linkerd's peak-EWMA
     /// balancer scores endpoints. Upstreams without data score as 1 ms so they get tried.
     fn cost(&self) -> u64 {
-        let latency = if self.ewma_us == 0 { 1_000 } else { u64::from(self.ewma_us) };
+        let latency = if self.ewma_us == 0 {
+            1_000
+        } else {
+            u64::from(self.ewma_us)
+        };
         latency * (u64::from(self.in_flight) + 1)
     }
 }
@@ -44,7 +48,11 @@ pub fn pick_two_choices(
     if b >= a {
         b = nth_healthy((draws.1 as usize % (healthy - 1)) + 1)?;
     }
-    Some(if load(b).cost() < load(a).cost() { b } else { a })
+    Some(if load(b).cost() < load(a).cost() {
+        b
+    } else {
+        a
+    })
 }
 
 #[cfg(test)]

@@ -1,1 +1,28 @@
-//! placeholder
+//! umbra-proxy: a Pingora edge proxy that splits each workload between a primary and a shadow
+//! pool by weight, and rolls the shadow back by itself when it degrades.
+
+pub mod admin;
+mod clock;
+mod guard;
+mod health;
+mod metrics;
+mod reload;
+mod server;
+mod service;
+mod state;
+mod table;
+mod upstream;
+mod window;
+mod workload;
+
+pub use guard::GuardService;
+pub use health::check as health_check;
+pub use metrics::Metrics;
+pub use reload::{ReloadError, ReloadSummary, reload};
+pub use server::run;
+pub use service::{RequestCtx, UmbraProxy};
+pub use state::Shared;
+pub use table::{RouteTable, bare_host};
+pub use upstream::{Upstream, UpstreamRegistry};
+pub use window::LatencyWindow;
+pub use workload::{CooldownError, Pool, Workload};

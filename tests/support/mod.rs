@@ -1,1 +1,12 @@
-//! placeholder
+//! Shared helpers for the end-to-end tests: binaries, free ports, upstream servers, processes.
+
+pub mod binaries;
+pub mod http;
+pub mod ports;
+pub mod proxy;
+pub mod upstream;
+
+pub use binaries::binary;
+pub use ports::free_port;
+pub use proxy::ProxyProcess;
+pub use upstream::TestUpstream;
