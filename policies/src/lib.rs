@@ -2,20 +2,32 @@
 
 mod admission;
 mod guard;
+mod migration;
 mod pool;
 mod priority;
+mod ramp;
+mod ranking;
 mod rollback;
 mod select;
+mod sizing;
 mod split;
+mod trigger;
 mod weight;
 
 pub use admission::{AdmissionShares, SharesError, admit};
 pub use guard::{
     GuardThresholds, GuardVerdict, PoolWindow, RollbackReason, ThresholdsError, judge,
 };
+pub use migration::{Action, MigrationInputs, MigrationPolicy, Phase, migration_step, recover};
 pub use pool::PoolKind;
 pub use priority::{ParsePriorityError, Priority};
+pub use ramp::{
+    AtFull, GateLimits, GateVerdict, RampError, RampPolicy, ShadowHealth, gate, next_weight,
+};
+pub use ranking::{Candidate, rank_workloads};
 pub use rollback::{GuardEvent, GuardOutcome, GuardState, guard_transition};
 pub use select::{UpstreamLoad, pick_two_choices};
+pub use sizing::{InstanceSize, ShadowPlan, SizingError, SizingPolicy, plan_shadow_capacity};
 pub use split::choose_pool;
+pub use trigger::{Outlook, TriggerError, TriggerPolicy, TriggerVerdict, judge_shortage};
 pub use weight::{ShadowWeight, WeightError};

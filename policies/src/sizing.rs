@@ -1,0 +1,283 @@
+//! Shadow sizing: how many instances, and how big, from the predicted peak.
+
+/// Size of one instance: thousandths of a core and MiB of memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceSize {
+    /// CPU in thousandths of a core.
+    pub cpu_millis: u32,
+    /// Memory in MiB.
+    pub memory_mib: u32,
+}
+
+/// How a workload's shadow pool is sized. Build with [`SizingPolicy::new`]; never invalid.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SizingPolicy {
+    instance_capacity: f64,
+    peak_fraction: f64,
+    buffer: f64,
+    min_instances: u32,
+    max_instances: u32,
+    idle: InstanceSize,
+    full: InstanceSize,
+    warm_at: f64,
+}
+
+/// A sizing policy that cannot be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SizingError {
+    /// Capacity per instance must be a positive demand rate.
+    #[error("instance_capacity must be greater than 0, got {0}")]
+    Capacity(f64),
+    /// The share of the peak to cover.
+    #[error("peak_fraction must be in (0, 1], got {0}")]
+    PeakFraction(f64),
+    /// Headroom on top of the covered peak.
+    #[error("buffer must be between 0 and 10, got {0}")]
+    Buffer(f64),
+    /// min <= max.
+    #[error("min_instances ({min}) is above max_instances ({max})")]
+    Bounds {
+        /// Minimum.
+        min: u32,
+        /// Maximum.
+        max: u32,
+    },
+    /// An idle instance bigger than a full one is not "reduced".
+    #[error(
+        "idle size ({idle_cpu} mCPU, {idle_mem} MiB) must not exceed full size ({full_cpu} mCPU, {full_mem} MiB)"
+    )]
+    IdleAboveFull {
+        /// Idle CPU.
+        idle_cpu: u32,
+        /// Idle memory.
+        idle_mem: u32,
+        /// Full CPU.
+        full_cpu: u32,
+        /// Full memory.
+        full_mem: u32,
+    },
+    /// Sizes must be positive.
+    #[error("instance sizes must have cpu_millis and memory_mib above 0")]
+    ZeroSize,
+    /// Share of primary capacity.
+    #[error("warm_at must be in (0, 2], got {0}")]
+    WarmAt(f64),
+}
+
+impl SizingPolicy {
+    /// A policy:
+    /// - `instance_capacity`: demand (e.g. requests/s) one full-size instance serves;
+    /// - `peak_fraction`: share of the predicted peak the shadow pool must be able to carry
+    ///   (1.0 = all of it, since a migration can move all traffic);
+    /// - `buffer`: headroom on top, e.g. 0.2 for 20%;
+    /// - `min_instances` / `max_instances`: bounds (min may be 0: no idle shadow);
+    /// - `idle` / `full`: instance size while idle and when load nears;
+    /// - `warm_at`: switch to full size once predicted demand within the lead time reaches
+    ///   this share of primary capacity.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        instance_capacity: f64,
+        peak_fraction: f64,
+        buffer: f64,
+        min_instances: u32,
+        max_instances: u32,
+        idle: InstanceSize,
+        full: InstanceSize,
+        warm_at: f64,
+    ) -> Result<Self, SizingError> {
+        if !(instance_capacity > 0.0 && instance_capacity.is_finite()) {
+            return Err(SizingError::Capacity(instance_capacity));
+        }
+        if !(peak_fraction > 0.0 && peak_fraction <= 1.0) {
+            return Err(SizingError::PeakFraction(peak_fraction));
+        }
+        if !(0.0..=10.0).contains(&buffer) {
+            return Err(SizingError::Buffer(buffer));
+        }
+        if min_instances > max_instances {
+            return Err(SizingError::Bounds {
+                min: min_instances,
+                max: max_instances,
+            });
+        }
+        if idle.cpu_millis == 0
+            || idle.memory_mib == 0
+            || full.cpu_millis == 0
+            || full.memory_mib == 0
+        {
+            return Err(SizingError::ZeroSize);
+        }
+        if idle.cpu_millis > full.cpu_millis || idle.memory_mib > full.memory_mib {
+            return Err(SizingError::IdleAboveFull {
+                idle_cpu: idle.cpu_millis,
+                idle_mem: idle.memory_mib,
+                full_cpu: full.cpu_millis,
+                full_mem: full.memory_mib,
+            });
+        }
+        if !(warm_at > 0.0 && warm_at <= 2.0) {
+            return Err(SizingError::WarmAt(warm_at));
+        }
+        Ok(SizingPolicy {
+            instance_capacity,
+            peak_fraction,
+            buffer,
+            min_instances,
+            max_instances,
+            idle,
+            full,
+            warm_at,
+        })
+    }
+
+    /// Demand one full-size instance serves.
+    pub fn instance_capacity(&self) -> f64 {
+        self.instance_capacity
+    }
+    /// Minimum instances.
+    pub fn min_instances(&self) -> u32 {
+        self.min_instances
+    }
+    /// Maximum instances.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
+    }
+    /// Size while idle.
+    pub fn idle(&self) -> InstanceSize {
+        self.idle
+    }
+    /// Size when carrying load.
+    pub fn full(&self) -> InstanceSize {
+        self.full
+    }
+}
+
+/// The shadow pool a sizing decision asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShadowPlan {
+    /// Instances.
+    pub instances: u32,
+    /// Size of each.
+    pub size: InstanceSize,
+    /// Whether `size` is the full size.
+    pub warm: bool,
+}
+
+/// Sizes the shadow pool for `predicted_peak` (the chosen forecast quantile's maximum over
+/// the horizon). `near_peak` is the predicted maximum within the lead time and
+/// `primary_capacity` the demand the primary pool serves: once `near_peak` reaches `warm_at`
+/// of it, instances get their full size; until then they idle small.
+///
+/// Monotone: a larger predicted peak never yields fewer instances.
+pub fn plan_shadow_capacity(
+    p: &SizingPolicy,
+    predicted_peak: f64,
+    near_peak: f64,
+    primary_capacity: f64,
+) -> ShadowPlan {
+    let peak = if predicted_peak.is_finite() {
+        predicted_peak.max(0.0)
+    } else {
+        0.0
+    };
+    let needed = (peak * p.peak_fraction * (1.0 + p.buffer) / p.instance_capacity).ceil();
+    let instances =
+        (needed.min(f64::from(u32::MAX)) as u32).clamp(p.min_instances, p.max_instances);
+    let warm = near_peak.is_finite() && near_peak >= p.warm_at * primary_capacity;
+    ShadowPlan {
+        instances,
+        size: if warm { p.full } else { p.idle },
+        warm,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const IDLE: InstanceSize = InstanceSize {
+        cpu_millis: 100,
+        memory_mib: 64,
+    };
+    const FULL: InstanceSize = InstanceSize {
+        cpu_millis: 1000,
+        memory_mib: 256,
+    };
+
+    fn policy() -> SizingPolicy {
+        SizingPolicy::new(50.0, 1.0, 0.2, 1, 10, IDLE, FULL, 0.7).expect("valid")
+    }
+
+    #[test]
+    fn sizes_for_the_peak_with_buffer() {
+        // 200 rps * 1.2 / 50 = 4.8 -> 5 instances.
+        let plan = plan_shadow_capacity(&policy(), 200.0, 0.0, 100.0);
+        assert_eq!(
+            plan,
+            ShadowPlan {
+                instances: 5,
+                size: IDLE,
+                warm: false
+            }
+        );
+    }
+
+    #[test]
+    fn bounds_apply() {
+        assert_eq!(
+            plan_shadow_capacity(&policy(), 0.0, 0.0, 100.0).instances,
+            1
+        );
+        assert_eq!(
+            plan_shadow_capacity(&policy(), 1e9, 0.0, 100.0).instances,
+            10
+        );
+        assert_eq!(
+            plan_shadow_capacity(&policy(), f64::NAN, 0.0, 100.0).instances,
+            1
+        );
+    }
+
+    #[test]
+    fn warms_up_as_predicted_load_nears_primary_capacity() {
+        let cold = plan_shadow_capacity(&policy(), 200.0, 69.0, 100.0);
+        let warm = plan_shadow_capacity(&policy(), 200.0, 70.0, 100.0);
+        assert_eq!((cold.size, cold.warm), (IDLE, false));
+        assert_eq!((warm.size, warm.warm), (FULL, true));
+    }
+
+    #[test]
+    fn rejects_bad_policies() {
+        assert!(SizingPolicy::new(0.0, 1.0, 0.2, 1, 10, IDLE, FULL, 0.7).is_err());
+        assert!(SizingPolicy::new(50.0, 1.5, 0.2, 1, 10, IDLE, FULL, 0.7).is_err());
+        assert!(SizingPolicy::new(50.0, 1.0, -0.1, 1, 10, IDLE, FULL, 0.7).is_err());
+        assert!(SizingPolicy::new(50.0, 1.0, 0.2, 11, 10, IDLE, FULL, 0.7).is_err());
+        assert!(SizingPolicy::new(50.0, 1.0, 0.2, 1, 10, FULL, IDLE, 0.7).is_err());
+        assert!(SizingPolicy::new(50.0, 1.0, 0.2, 1, 10, IDLE, FULL, 0.0).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn monotone_in_predicted_demand(a in 0.0f64..1e6, b in 0.0f64..1e6, cap in 1.0f64..1e4) {
+            let p = SizingPolicy::new(cap, 1.0, 0.2, 0, 1000, IDLE, FULL, 0.7).expect("valid");
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            prop_assert!(plan_shadow_capacity(&p, lo, 0.0, 1.0).instances
+                <= plan_shadow_capacity(&p, hi, 0.0, 1.0).instances);
+        }
+
+        #[test]
+        fn always_within_bounds(peak in -1e6f64..1e9, min in 0u32..5, extra in 0u32..20) {
+            let p = SizingPolicy::new(10.0, 1.0, 0.0, min, min + extra, IDLE, FULL, 0.7).expect("valid");
+            let n = plan_shadow_capacity(&p, peak, 0.0, 1.0).instances;
+            prop_assert!(n >= min && n <= min + extra);
+        }
+
+        #[test]
+        fn covers_the_peak_when_unbounded(peak in 0.0f64..1e5) {
+            let p = SizingPolicy::new(7.0, 1.0, 0.0, 0, u32::MAX, IDLE, FULL, 0.7).expect("valid");
+            let n = plan_shadow_capacity(&p, peak, 0.0, 1.0).instances;
+            prop_assert!(f64::from(n) * 7.0 >= peak - 1e-6);
+        }
+    }
+}
