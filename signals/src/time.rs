@@ -2,6 +2,7 @@
 //! (taken as UTC) and unix seconds.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use serde_json::Value;
 
 use crate::error::Problem;
 
@@ -88,6 +89,24 @@ pub(crate) fn unix_seconds(secs: f64) -> Result<DateTime<Utc>, Problem> {
     // In range by the check above, so the casts are exact for the integer part.
     let nanos = ((secs - whole) * 1e9).round().min(999_999_999.0) as u32;
     DateTime::from_timestamp(whole as i64, nanos).ok_or_else(bad)
+}
+
+/// A JSON time: a string in one of [`TIME_FORMS`] or a number of unix seconds.
+pub(crate) fn json_time(v: &Value) -> Result<DateTime<Utc>, Problem> {
+    match v {
+        Value::String(s) => parse_written_time(s).map(|t| t.at),
+        Value::Number(n) => match n.as_f64() {
+            Some(secs) => unix_seconds(secs),
+            None => Err(Problem::BadTime {
+                value: n.to_string(),
+                expected: UNIX_FORMS,
+            }),
+        },
+        other => Err(Problem::BadValue {
+            value: crate::json_lines::kind_of(other).into(),
+            expected: "a time string or unix seconds".into(),
+        }),
+    }
 }
 
 #[cfg(test)]
