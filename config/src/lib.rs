@@ -3,6 +3,7 @@
 mod error;
 mod load;
 mod locate;
+mod policy;
 mod proxy;
 mod raw;
 mod values;
@@ -10,5 +11,6 @@ mod workload;
 
 pub use error::{ConfigError, FieldPath};
 pub use load::{Config, load, parse};
+pub use policy::{WorkloadPolicy, load_policy, parse_policy};
 pub use proxy::{AdminToken, AdmissionSettings, HealthSettings, ProxySettings, Timeouts};
 pub use workload::{GuardSpec, HostPattern, WorkloadName, WorkloadSpec};

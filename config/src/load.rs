@@ -31,14 +31,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Validates config `text`; `path` names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: RawFile = serde_path_to_error::deserialize(toml::Deserializer::new(text))
-        .map_err(|e| syntax_error(path, text, &e))?;
+        .map_err(|e| syntax_in(path, text, &e))?;
     validate(&raw)
-        .map_err(|Invalid { field, message }| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            line: line_of(text, &field),
-            field,
-            message,
-        })
+        .map_err(|e| invalid_in(path, text, e))
         .map(|(proxy, workloads)| Config {
             proxy,
             workloads,
@@ -59,7 +54,22 @@ fn validate(raw: &RawFile) -> Result<(ProxySettings, Vec<WorkloadSpec>), Invalid
     Ok((proxy, workloads))
 }
 
-fn syntax_error(
+/// A validation failure placed in its file.
+pub(crate) fn invalid_in(
+    path: &Path,
+    text: &str,
+    Invalid { field, message }: Invalid,
+) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line: line_of(text, &field),
+        field,
+        message,
+    }
+}
+
+/// A serde/TOML failure placed in its file, naming the key.
+pub(crate) fn syntax_in(
     path: &Path,
     text: &str,
     e: &serde_path_to_error::Error<toml::de::Error>,
