@@ -82,7 +82,7 @@ pub fn parse_campaigns(name: &str, text: &str) -> Result<Vec<Campaign>, Error> {
 /// Reads and parses a campaign CSV; the path is the input's name.
 pub fn load_campaigns(path: impl AsRef<std::path::Path>) -> Result<Vec<Campaign>, Error> {
     let path = path.as_ref();
-    parse_campaigns(&path.display().to_string(), &crate::error::read_text(path)?)
+    parse_campaigns(&path.display().to_string(), &crate::input::read_text(path)?)
 }
 
 /// `0.3`, `30%`, `+30 %`, `-10%` → fraction.

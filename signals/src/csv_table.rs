@@ -33,7 +33,7 @@ pub(crate) fn read_table(
     required: &[&str],
     optional: &[&str],
 ) -> Result<Table, Error> {
-    let text = crate::error::strip_bom(text);
+    let text = crate::input::strip_bom(text);
     let mut reader = ReaderBuilder::new()
         .trim(Trim::All)
         .comment(Some(b'#'))

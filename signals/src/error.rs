@@ -139,19 +139,6 @@ impl fmt::Display for LineSuffix {
     }
 }
 
-/// Reads a whole file as UTF-8 for the `load_*` helpers.
-pub(crate) fn read_text(path: &std::path::Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
-        name: path.display().to_string(),
-        source,
-    })
-}
-
-/// Drops a UTF-8 byte-order mark, which spreadsheet exports put before the header.
-pub(crate) fn strip_bom(text: &str) -> &str {
-    text.strip_prefix('\u{feff}').unwrap_or(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use crate::error::{Error, Problem};
 /// Every JSON value in `text` with its 1-based starting line. Blank lines are skipped; a
 /// pretty-printed object spanning several lines is one value.
 pub(crate) fn json_values(name: &str, text: &str) -> Result<Vec<(usize, Value)>, Error> {
-    let text = crate::error::strip_bom(text);
+    let text = crate::input::strip_bom(text);
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut out = Vec::new();
     let mut counted_to = 0usize;

@@ -14,6 +14,7 @@ pub mod deployments;
 mod error;
 pub mod grid;
 pub mod ics;
+mod input;
 mod json_lines;
 pub mod sentiment;
 mod time;

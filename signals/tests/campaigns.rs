@@ -128,3 +128,15 @@ fn nothing_is_returned_when_a_later_row_is_bad() {
     let text = format!("{HEADER}2024-01-01,2024-01-02,a,1%\n2024-01-01,2024-01-02,a,oops\n");
     assert!(parse_campaigns("plan.csv", &text).is_err());
 }
+
+#[test]
+fn unreadable_file_names_its_path() {
+    let got = load_campaigns("/nonexistent/plan.csv");
+    let Err(e) = got else { panic!("{got:?}") };
+    assert!(matches!(&e, Error::Read { name, .. } if name == "/nonexistent/plan.csv"));
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/plan.csv: cannot read"),
+        "{e}"
+    );
+}

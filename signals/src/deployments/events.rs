@@ -58,7 +58,7 @@ pub fn load_deploy_events(
     let path = path.as_ref();
     parse_deploy_events(
         &path.display().to_string(),
-        &crate::error::read_text(path)?,
+        &crate::input::read_text(path)?,
         now,
     )
 }

@@ -30,7 +30,7 @@ pub fn parse_github_webhook(
     event: Option<&str>,
     body: &str,
 ) -> Result<Option<DeploymentEvent>, Error> {
-    let body = crate::error::strip_bom(body);
+    let body = crate::input::strip_bom(body);
     let root: Value = serde_json::from_str(body).map_err(|e| {
         Error::invalid(
             name,

@@ -81,7 +81,7 @@ pub fn load_deploy_schedule(
     let path = path.as_ref();
     parse_deploy_schedule(
         &path.display().to_string(),
-        &crate::error::read_text(path)?,
+        &crate::input::read_text(path)?,
         default_window,
     )
 }

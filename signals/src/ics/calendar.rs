@@ -98,7 +98,7 @@ pub fn parse_ics(name: &str, text: &str) -> Result<Calendar, Error> {
 
 /// [`parse_ics`] with explicit options.
 pub fn parse_ics_with(name: &str, text: &str, options: &IcsOptions) -> Result<Calendar, Error> {
-    let text = crate::error::strip_bom(text);
+    let text = crate::input::strip_bom(text);
     let lines = content_lines(text).map_err(|e| {
         Error::invalid(
             name,
@@ -136,7 +136,7 @@ pub fn parse_ics_with(name: &str, text: &str, options: &IcsOptions) -> Result<Ca
 /// Reads and parses an `.ics` file; the path is the calendar's name.
 pub fn load_ics(path: impl AsRef<std::path::Path>) -> Result<Calendar, Error> {
     let path = path.as_ref();
-    parse_ics(&path.display().to_string(), &crate::error::read_text(path)?)
+    parse_ics(&path.display().to_string(), &crate::input::read_text(path)?)
 }
 
 /// The VEVENT property lists of a file, and its calendar-level default zone.

@@ -76,7 +76,7 @@ pub fn parse_posts(name: &str, text: &str) -> Result<Vec<Post>, Error> {
 /// Reads and parses a posts feed; the path is the input's name.
 pub fn load_posts(path: impl AsRef<std::path::Path>) -> Result<Vec<Post>, Error> {
     let path = path.as_ref();
-    parse_posts(&path.display().to_string(), &crate::error::read_text(path)?)
+    parse_posts(&path.display().to_string(), &crate::input::read_text(path)?)
 }
 
 /// Parses a `timestamp,value` volume series (timestamps as in the module docs, UTC when naive).
@@ -111,5 +111,5 @@ pub fn parse_volume_series(name: &str, text: &str) -> Result<Vec<VolumePoint>, E
 /// Reads and parses a volume series; the path is the input's name.
 pub fn load_volume_series(path: impl AsRef<std::path::Path>) -> Result<Vec<VolumePoint>, Error> {
     let path = path.as_ref();
-    parse_volume_series(&path.display().to_string(), &crate::error::read_text(path)?)
+    parse_volume_series(&path.display().to_string(), &crate::input::read_text(path)?)
 }

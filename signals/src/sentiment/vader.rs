@@ -337,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn shares_sum_to_one() {
+    fn shares_match_the_reference() {
         let p = polarity_scores("VADER is smart, handsome, and funny.");
         assert!((p.pos - 0.746).abs() < 5e-4 && (p.neu - 0.254).abs() < 5e-4 && p.neg == 0.0);
     }
