@@ -1,0 +1,3 @@
+//! Command-line subcommands of `umbra`, as functions the clap entry point calls.
+
+pub mod forecast;
