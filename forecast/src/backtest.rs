@@ -46,7 +46,8 @@ pub struct BacktestProgress<'a> {
 }
 
 impl Forecaster {
-    /// Backtests every model and `auto` on the last `folds` windows of `horizon` steps.
+    /// Backtests every model (Prophet only if `prophet_in_auto`) and `auto` on the last `folds`
+    /// windows of `horizon` steps.
     ///
     /// When `options` carries events or regressors, `auto` is also run without them
     /// (`auto-no-signals`) so the report shows what the signals are worth.
@@ -75,6 +76,7 @@ impl Forecaster {
         let has_signals = !options.events.is_empty() || !options.regressors.is_empty();
         let mut rows: Vec<(String, ForecastOptions)> = ModelKind::ALL
             .into_iter()
+            .filter(|k| *k != ModelKind::Prophet || self.config().prophet_in_auto)
             .map(|k| {
                 (
                     k.name().to_string(),

@@ -93,8 +93,14 @@ impl Forecaster {
             let from = filled.len().saturating_sub(self.config.max_train_points);
             detect_periods(&filled[from..], series.step)
         };
+        // Prophet is slow to build and fit; on sub-daily data without signals MSTL beat it on
+        // every trace measured (FORECAST-NOTES), so `Auto` only tries it where it can win.
+        let prophet_candidate = self.config.prophet_in_auto
+            && (series.step >= 86_400
+                || !options.events.is_empty()
+                || !options.regressors.is_empty());
         let needs_prophet = options.model == ModelKind::Prophet
-            || (self.config.prophet_in_auto
+            || (prophet_candidate
                 && matches!(
                     options.model,
                     ModelKind::Auto | ModelKind::MedianAll | ModelKind::MedianTop3
@@ -104,7 +110,7 @@ impl Forecaster {
             &runner,
             options.model,
             horizon,
-            self.config.prophet_in_auto && runner.optimizer.is_some(),
+            prophet_candidate && runner.optimizer.is_some(),
         ))
     }
 

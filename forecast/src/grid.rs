@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn interpolates_short_gaps_and_reports_long_ones() {
-        let o = obs(&[0, 10, 30, 40, 100], &[0.0, 1.0, 3.0, 4.0, 10.0]);
+        let o = obs(&[0, 10, 20, 40, 50, 100], &[0.0, 1.0, 2.0, 4.0, 5.0, 10.0]);
         let options = GridOptions {
             step: None,
             max_gap_steps: 2,
@@ -213,9 +213,9 @@ mod tests {
         let r = regularise(&o, &options).expect("regular");
         assert_eq!(r.series.step, 10);
         assert_eq!(r.series.len(), 11);
-        assert!((r.series.values[2] - 2.0).abs() < 1e-12);
-        assert!(r.series.values[5].is_nan());
-        assert_eq!(r.gaps, vec![Gap { start: 50, end: 90 }]);
+        assert!((r.series.values[3] - 3.0).abs() < 1e-12);
+        assert!(r.series.values[6].is_nan());
+        assert_eq!(r.gaps, vec![Gap { start: 60, end: 90 }]);
     }
 
     #[test]

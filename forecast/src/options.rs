@@ -81,7 +81,8 @@ pub struct ForecasterConfig {
     pub max_train_points: usize,
     /// Prophet is fitted on at most this many most recent points (its cost grows fast).
     pub prophet_max_points: usize,
-    /// Whether `Auto` may choose Prophet (slow: compile ~0.5 s once, then ~0.1-1 s per fit).
+    /// Whether `Auto` may try Prophet, on daily-or-coarser series or when events or regressors
+    /// are given (slow: ~0.5 s to build once, then ~0.1-1 s per fit).
     pub prophet_in_auto: bool,
     /// Forecasts are clamped to the training range widened by this fraction of it.
     pub clamp_margin: f64,

@@ -37,8 +37,13 @@ pub(crate) struct Run {
 
 impl Runner<'_> {
     /// First index of the training window that ends at `origin`.
-    fn window_start(&self, origin: usize) -> usize {
-        origin.saturating_sub(self.config.max_train_points)
+    fn window_start(&self, kind: ModelKind, origin: usize) -> usize {
+        let limit = match kind {
+            // A level/trend model needs recent data only, and its cost grows with length.
+            ModelKind::Ets => self.config.max_train_points.min((4 * self.season).max(200)),
+            _ => self.config.max_train_points,
+        };
+        origin.saturating_sub(limit)
     }
 
     /// Forecast of `kind` for `horizon` steps after `values[..origin]`; an ensemble combines
@@ -80,7 +85,7 @@ impl Runner<'_> {
         origin: usize,
         horizon: usize,
     ) -> Result<Run, ForecastError> {
-        let from = self.window_start(origin);
+        let from = self.window_start(kind, origin);
         let train = &self.values[from..origin];
         let regressors: Vec<Regressor> = if kind.uses_signals_natively() {
             self.regressors_for(from, origin + horizon)?

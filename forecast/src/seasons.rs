@@ -23,24 +23,26 @@ pub fn natural_season(step: i64) -> usize {
 
 /// Seasonal periods (in steps) detected in `values`, shortest first.
 ///
-/// The periodogram's resolution at long periods is coarse (a daily cycle of 288 steps may show
-/// up as 273 or 315), so a detected peak within 15% of a calendar period is snapped to it; peaks
-/// that are harmonics of a calendar period are dropped. Only periods the data holds at least two
-/// full cycles of are returned.
+/// Two tests, both on the data: augurs' periodogram, whose peaks within 15% of a calendar
+/// period are snapped to it (its Welch segments resolve long periods coarsely: a daily cycle
+/// of 288 steps shows up as 256 or 341), and, for calendar periods longer than the segments
+/// can see (a week of half-hours, a year of days), the autocorrelation at that lag of the
+/// linearly detrended data, which must be a local peak against the lags one shorter cycle
+/// either side. Off-calendar peaks are kept only for series with no calendar period.
+/// Only periods the data holds at least two full cycles of are returned.
 pub fn detect_periods(values: &[f64], step: i64) -> Vec<usize> {
     let n = values.len();
     if n < 8 {
         return Vec::new();
     }
     let calendar = calendar_periods(step);
-    // Look for periods up to a third of the data (the periodogram needs ~3 cycles per segment).
     let max_period = (n / 3).clamp(4, 4096) as u32;
     let detector = PeriodogramDetector::builder()
         .min_period(2)
         .max_period(max_period)
         .threshold(0.25)
         .build();
-    let centred = demean(values);
+    let centred = detrend(values);
     let mut found: Vec<usize> = Vec::new();
     for raw in detector.detect(&centred) {
         let raw = raw as usize;
@@ -50,17 +52,33 @@ pub fn detect_periods(values: &[f64], step: i64) -> Vec<usize> {
             .find(|c| (raw as f64 - *c as f64).abs() <= 0.15 * *c as f64);
         let period = match snapped {
             Some(c) => c,
-            None if calendar.iter().any(|c| is_harmonic(raw, *c)) => continue,
+            None if !calendar.is_empty() => continue,
             None => raw,
         };
         if n >= 2 * period && !found.contains(&period) {
             found.push(period);
         }
     }
-    // Daily data: the weekly cycle is 7 steps, too short for the periodogram's segment
-    // windows to resolve reliably; test it directly by autocorrelation.
-    for c in &calendar {
-        if *c <= 16 && !found.contains(c) && n >= 4 * c && autocorrelation(&centred, *c) > 0.3 {
+    for (i, c) in calendar.iter().enumerate() {
+        if found.contains(c) || n < 2 * c + 1 {
+            continue;
+        }
+        // Compare against lags one shorter cycle away (a day either side of a week, a month
+        // either side of a year) so that a week is not "found" just because days repeat.
+        let shorter = if i > 0 {
+            calendar[i - 1]
+        } else {
+            (c / 2).max(1)
+        };
+        let shorter = if *c >= 300 && shorter < c / 12 {
+            c / 12
+        } else {
+            shorter
+        };
+        let at = autocorrelation(&centred, *c);
+        let before = autocorrelation(&centred, c - shorter.min(c - 1));
+        let after = autocorrelation(&centred, (c + shorter).min(n - 1));
+        if at > 0.3 && at > before + 0.02 && at > after + 0.02 {
             found.push(*c);
         }
     }
@@ -68,16 +86,23 @@ pub fn detect_periods(values: &[f64], step: i64) -> Vec<usize> {
     found
 }
 
-fn is_harmonic(raw: usize, calendar: usize) -> bool {
-    (2..=6).any(|k| {
-        let h = calendar as f64 / k as f64;
-        (raw as f64 - h).abs() <= 0.1 * h
-    })
-}
-
-fn demean(values: &[f64]) -> Vec<f64> {
-    let m = values.iter().sum::<f64>() / values.len() as f64;
-    values.iter().map(|v| v - m).collect()
+/// Values minus their least-squares line.
+fn detrend(values: &[f64]) -> Vec<f64> {
+    let n = values.len() as f64;
+    let mean_x = (n - 1.0) / 2.0;
+    let mean_y = values.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, y) in values.iter().enumerate() {
+        let dx = i as f64 - mean_x;
+        sxy += dx * (y - mean_y);
+        sxx += dx * dx;
+    }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, y)| y - mean_y - slope * (i as f64 - mean_x))
+        .collect()
 }
 
 fn autocorrelation(centred: &[f64], lag: usize) -> f64 {

@@ -69,9 +69,11 @@ pub(crate) fn choose(
         _ => Vec::new(),
     };
     let n = runner.values.len();
-    let min_train = (2 * runner.season).max(2 * horizon).max(8);
+    // Folds at least a season long: a one-step fold of daily data would choose on one number.
+    let fold_len = horizon.max(runner.season);
+    let min_train = (2 * runner.season).max(2 * fold_len).max(8);
     let origins: Vec<usize> = (1..=runner.config.folds.max(1))
-        .filter_map(|f| n.checked_sub(f * horizon))
+        .filter_map(|f| n.checked_sub(f * fold_len))
         .filter(|o| *o >= min_train)
         .collect();
     let mut folds = FoldResults {
@@ -84,7 +86,7 @@ pub(crate) fn choose(
             .iter()
             .map(|&origin| {
                 runner
-                    .run_base(*kind, origin, horizon)
+                    .run_base(*kind, origin, fold_len)
                     .map(|r| r.point)
                     .map_err(|e| e.to_string())
             })
@@ -136,7 +138,7 @@ pub(crate) fn choose(
         .filter_map(|(origin, run)| {
             let point = run.as_ref().ok()?;
             Some(
-                runner.values[*origin..*origin + horizon]
+                runner.values[*origin..*origin + fold_len]
                     .iter()
                     .zip(point)
                     .map(|(a, p)| a - p)
