@@ -1,5 +1,6 @@
 //! Umbra's one configuration schema: strict TOML parsed into raw types, validated into domain types.
 
+mod controller;
 mod error;
 mod load;
 mod locate;
@@ -9,6 +10,10 @@ mod raw;
 mod values;
 mod workload;
 
+pub use controller::{
+    AlertFormat, ControllerSettings, InstanceSpec, Mode, PrometheusSource, ProvisionerKind,
+    SignalFiles,
+};
 pub use error::{ConfigError, FieldPath};
 pub use load::{Config, load, parse};
 pub use policy::{WorkloadPolicy, load_policy, parse_policy};

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::controller::ControllerSettings;
 use crate::error::{ConfigError, FieldPath, Invalid};
 use crate::locate::{line_col, line_of};
 use crate::proxy::{self, ProxySettings};
@@ -15,6 +16,8 @@ pub struct Config {
     pub proxy: ProxySettings,
     /// `[[workloads]]`, in file order.
     pub workloads: Vec<WorkloadSpec>,
+    /// `[controller]` (defaults when absent).
+    pub controller: ControllerSettings,
     /// The file it came from.
     pub source: PathBuf,
 }
@@ -32,16 +35,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: RawFile = serde_path_to_error::deserialize(toml::Deserializer::new(text))
         .map_err(|e| syntax_in(path, text, &e))?;
-    validate(&raw)
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    validate(&raw, &base)
         .map_err(|e| invalid_in(path, text, e))
-        .map(|(proxy, workloads)| Config {
+        .map(|(proxy, workloads, controller)| Config {
             proxy,
             workloads,
+            controller,
             source: path.to_path_buf(),
         })
 }
 
-fn validate(raw: &RawFile) -> Result<(ProxySettings, Vec<WorkloadSpec>), Invalid> {
+fn validate(
+    raw: &RawFile,
+    base: &Path,
+) -> Result<(ProxySettings, Vec<WorkloadSpec>, ControllerSettings), Invalid> {
     let proxy = proxy::validate(&raw.proxy)?;
     let at = FieldPath::root("workloads");
     let workloads = raw
@@ -51,7 +59,8 @@ fn validate(raw: &RawFile) -> Result<(ProxySettings, Vec<WorkloadSpec>), Invalid
         .map(|(i, w)| workload::validate(w, &at.index(i)))
         .collect::<Result<Vec<_>, _>>()?;
     workload::check_unique(&workloads)?;
-    Ok((proxy, workloads))
+    let controller = crate::controller::validate(raw.controller.as_ref(), &proxy, base)?;
+    Ok((proxy, workloads, controller))
 }
 
 /// A validation failure placed in its file.

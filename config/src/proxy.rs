@@ -162,7 +162,7 @@ pub(crate) fn validate(raw: &RawProxy) -> Result<ProxySettings, Invalid> {
 }
 
 /// A literal token, or `env:NAME` read from the environment now.
-fn token(spec: &str) -> Result<AdminToken, String> {
+pub(crate) fn token(spec: &str) -> Result<AdminToken, String> {
     let value = match spec.strip_prefix("env:") {
         Some(name) => std::env::var(name).map_err(|_| {
             format!("environment variable {name} is not set (admin_token = \"env:{name}\")")

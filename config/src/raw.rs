@@ -14,6 +14,8 @@ pub(crate) struct RawFile {
     /// The workloads the proxy routes, in any order (longest match wins).
     #[serde(default)]
     pub workloads: Vec<RawWorkload>,
+    /// The control plane (`umbra`); the proxy ignores it.
+    pub controller: Option<crate::controller::RawController>,
 }
 
 /// `[proxy]`.
@@ -116,6 +118,10 @@ pub(crate) struct RawWorkload {
     pub shadow: Option<Vec<String>>,
     /// Latency-based automatic rollback.
     pub guard: Option<RawGuard>,
+    /// Name of the policy file (`<policy_dir>/<name>.toml`) the controller applies.
+    pub policy: Option<String>,
+    /// How to run an instance of this workload (for the controller's provisioner).
+    pub instance: Option<crate::controller::RawInstance>,
 }
 
 /// `[workloads.guard]`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use policies::{GuardThresholds, Priority, ShadowWeight, ThresholdsError};
 
+use crate::controller::InstanceSpec;
 use crate::error::{FieldPath, Invalid};
 use crate::proxy::dur;
 use crate::raw::{RawGuard, RawWorkload};
@@ -103,6 +104,10 @@ pub struct WorkloadSpec {
     pub shadow: Vec<SocketAddr>,
     /// Rollback guard.
     pub guard: GuardSpec,
+    /// Policy file name (without `.toml`); `None` = the built-in policy.
+    pub policy: Option<String>,
+    /// How the controller runs an instance.
+    pub instance: InstanceSpec,
 }
 
 /// The rollback guard of one workload.
@@ -182,6 +187,16 @@ pub(crate) fn validate(raw: &RawWorkload, at: &FieldPath) -> Result<WorkloadSpec
         primary,
         shadow,
         guard: guard(&at.key("guard"), raw.guard.as_ref())?,
+        policy: match &raw.policy {
+            Some(p) if WorkloadName::new(p).is_err() => {
+                return Err(Invalid::new(
+                    at.key("policy"),
+                    format!("{p:?} is not a policy name (a file stem like \"default\")"),
+                ));
+            }
+            p => p.clone(),
+        },
+        instance: crate::controller::instance(raw.instance.as_ref(), &at.key("instance"))?,
     })
 }
 
