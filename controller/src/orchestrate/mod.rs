@@ -1,0 +1,129 @@
+//! The migration orchestrator: each tick, for every workload, gathers the facts (forecast,
+//! observed demand, shadow instances, what the proxies report), asks the pure state machine in
+//! `policies` what to do, persists the new phase, and carries the actions out.
+
+mod primary;
+pub mod probe;
+mod shadow;
+mod workload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use config::{Mode, WorkloadPolicy, WorkloadSpec};
+use tokio::sync::watch;
+
+use crate::alerts::Alerter;
+use crate::board::Board;
+use crate::metrics::ControllerMetrics;
+use crate::provision::{InstanceTemplate, Provisioner};
+use crate::proxies::Proxies;
+use crate::store::Store;
+
+pub use primary::PrimarySupervisor;
+pub use shadow::{ShadowManager, ShadowView};
+pub use workload::WorkloadRuntime;
+
+/// What every workload's tick shares.
+pub struct Context {
+    /// State.
+    pub store: Arc<Store>,
+    /// The proxies.
+    pub proxies: Proxies,
+    /// Latest observations and forecasts; where status is published.
+    pub board: Arc<Board>,
+    /// Metrics.
+    pub metrics: Arc<ControllerMetrics>,
+    /// Alerts.
+    pub alerter: Alerter,
+    /// Act or observe.
+    pub mode: Mode,
+    /// Tick period.
+    pub tick: Duration,
+    /// Observed demand older than this is ignored.
+    pub stale_after: Duration,
+}
+
+/// The orchestrator over every configured workload.
+pub struct Orchestrator {
+    ctx: Context,
+    workloads: Vec<WorkloadRuntime>,
+}
+
+/// The instance template of a workload, with `{umbra}` resolved to this binary.
+pub fn template(spec: &WorkloadSpec) -> InstanceTemplate {
+    let umbra = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "umbra".into());
+    InstanceTemplate {
+        workload: spec.name.to_string(),
+        command: spec
+            .instance
+            .command
+            .iter()
+            .map(|a| a.replace("{umbra}", &umbra))
+            .collect(),
+        image: spec.instance.image.clone(),
+        container_port: spec.instance.container_port,
+        health_path: spec.instance.health_path.clone(),
+        env: spec.instance.env.clone(),
+    }
+}
+
+impl Orchestrator {
+    /// An orchestrator for `workloads` (spec, policy, primary supervisor if managed).
+    pub fn new(
+        ctx: Context,
+        provisioner: Arc<dyn Provisioner>,
+        workloads: Vec<(
+            WorkloadSpec,
+            Arc<WorkloadPolicy>,
+            Option<Arc<PrimarySupervisor>>,
+        )>,
+    ) -> Self {
+        let workloads = workloads
+            .into_iter()
+            .map(|(spec, policy, primary)| {
+                let grace = policy.startup * 3;
+                let shadow = ShadowManager::new(template(&spec), Arc::clone(&provisioner), grace);
+                WorkloadRuntime::new(spec, policy, shadow, primary)
+            })
+            .collect();
+        Orchestrator { ctx, workloads }
+    }
+
+    /// Restores every workload's phase from the store and makes the world match it: resume
+    /// when the shadow is still ready, otherwise roll back.
+    pub async fn recover(&mut self) {
+        for w in &mut self.workloads {
+            w.recover(&self.ctx).await;
+        }
+    }
+
+    /// One pass over every workload.
+    pub async fn tick(&mut self) {
+        for w in &mut self.workloads {
+            w.tick(&self.ctx).await;
+        }
+    }
+
+    /// Ticks until shutdown.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Self {
+        self.recover().await;
+        let mut interval = tokio::time::interval(self.ctx.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => self.tick().await,
+                _ = shutdown.changed() => return self,
+            }
+        }
+    }
+
+    /// Stops every shadow and primary instance (used when `umbra up` exits).
+    pub async fn stop_instances(&self) {
+        for w in &self.workloads {
+            w.stop_instances().await;
+        }
+    }
+}

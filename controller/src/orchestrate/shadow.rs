@@ -1,0 +1,145 @@
+//! One workload's shadow pool: keeps it at its target through the provisioner, probes every
+//! instance, replaces the ones that stay unhealthy, and tells the proxies who is ready.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::provision::{
+    Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
+};
+use crate::proxies::Proxies;
+
+use super::probe;
+
+/// Failed probes in a row before an instance (past its start-up grace) is replaced.
+const FAILS_BEFORE_REPLACE: u32 = 3;
+
+/// What the shadow pool looks like now.
+#[derive(Clone, Debug, Default)]
+pub struct ShadowView {
+    /// Every instance the provisioner reports.
+    pub instances: Vec<Instance>,
+    /// Addresses of instances that passed their probe.
+    pub ready: Vec<SocketAddr>,
+    /// How many ready instances have at least `full` resources.
+    pub ready_full: u32,
+}
+
+/// Manages one workload's shadow pool.
+pub struct ShadowManager {
+    workload: String,
+    template: InstanceTemplate,
+    provisioner: Arc<dyn Provisioner>,
+    startup_grace: Duration,
+    applied: Option<ShadowTarget>,
+    fails: HashMap<String, u32>,
+    announced: Option<Vec<SocketAddr>>,
+}
+
+impl ShadowManager {
+    /// A manager; instances younger than `startup_grace` are never replaced for being unready.
+    pub fn new(
+        template: InstanceTemplate,
+        provisioner: Arc<dyn Provisioner>,
+        startup_grace: Duration,
+    ) -> Self {
+        ShadowManager {
+            workload: template.workload.clone(),
+            template,
+            provisioner,
+            startup_grace,
+            applied: None,
+            fails: HashMap::new(),
+            announced: None,
+        }
+    }
+
+    /// The target last applied.
+    pub fn applied(&self) -> Option<ShadowTarget> {
+        self.applied
+    }
+
+    /// Scales to `target` unless it is already the applied target. `force` re-applies anyway
+    /// (after a restart, or to repair a pool that lost an instance).
+    pub async fn apply(&mut self, target: ShadowTarget, force: bool) -> Result<(), ProvisionError> {
+        if !force && self.applied == Some(target) {
+            return Ok(());
+        }
+        let instances = self.provisioner.scale(&self.template, target).await?;
+        tracing::info!(
+            workload = %self.workload,
+            instances = target.instances,
+            cpu_millis = target.resources.cpu_millis,
+            memory_mib = target.resources.memory_mib,
+            now = instances.len(),
+            provisioner = self.provisioner.name(),
+            "shadow pool scaled"
+        );
+        self.applied = Some(target);
+        Ok(())
+    }
+
+    /// Probes every instance; replaces those that keep failing after their start-up grace.
+    pub async fn observe(&mut self, full: Resources) -> Result<ShadowView, ProvisionError> {
+        let instances = self.provisioner.instances(&self.workload).await?;
+        let mut view = ShadowView::default();
+        let now = SystemTime::now();
+        for inst in &instances {
+            let ok = probe::ready(
+                inst.addr,
+                self.template.health_path.as_deref(),
+                Duration::from_millis(500),
+            )
+            .await;
+            if ok {
+                self.fails.remove(&inst.id);
+                view.ready.push(inst.addr);
+                if inst.resources.cpu_millis >= full.cpu_millis
+                    && inst.resources.memory_mib >= full.memory_mib
+                {
+                    view.ready_full += 1;
+                }
+                continue;
+            }
+            let age = now.duration_since(inst.started_at).unwrap_or_default();
+            if age < self.startup_grace {
+                continue;
+            }
+            let fails = self.fails.entry(inst.id.clone()).or_default();
+            *fails += 1;
+            if *fails >= FAILS_BEFORE_REPLACE {
+                tracing::warn!(workload = %self.workload, instance = %inst.id, addr = %inst.addr, "shadow instance unhealthy; replacing");
+                self.fails.remove(&inst.id);
+                if let Err(e) = self.provisioner.replace(&self.template, &inst.id).await {
+                    tracing::error!(workload = %self.workload, instance = %inst.id, error = %e, "replacing a shadow instance failed");
+                }
+            }
+        }
+        view.ready.sort();
+        view.instances = instances;
+        Ok(view)
+    }
+
+    /// Tells every proxy the ready members, when they changed (or when `force`).
+    pub async fn announce(
+        &mut self,
+        proxies: &Proxies,
+        ready: &[SocketAddr],
+        force: bool,
+    ) -> Result<(), crate::proxies::ProxyError> {
+        if !force && self.announced.as_deref() == Some(ready) {
+            return Ok(());
+        }
+        proxies.set_shadow_pool(&self.workload, ready).await?;
+        tracing::info!(workload = %self.workload, members = ?ready, "shadow pool announced to proxies");
+        self.announced = Some(ready.to_vec());
+        Ok(())
+    }
+
+    /// Stops every instance (shutdown of `umbra up`).
+    pub async fn stop_all(&self) -> Result<(), ProvisionError> {
+        self.provisioner.stop_all(&self.workload).await
+    }
+}

@@ -1,0 +1,496 @@
+//! One workload's tick: facts in, `migration_step`, actions out, phase persisted.
+
+use std::sync::Arc;
+
+use config::{Mode, WorkloadPolicy, WorkloadSpec};
+use policies::{
+    Action, GateVerdict, MigrationInputs, Outlook, Phase, ShadowHealth, ShadowPlan, TriggerVerdict,
+    gate, judge_shortage, migration_step, plan_shadow_capacity, recover,
+};
+
+use super::shadow::{ShadowManager, ShadowView};
+use super::{Context, PrimarySupervisor};
+use crate::board::WorkloadStatus;
+use crate::provision::{Resources, ShadowTarget};
+use crate::proxies::ProxyWorkload;
+
+/// A workload under orchestration.
+pub struct WorkloadRuntime {
+    spec: WorkloadSpec,
+    policy: Arc<WorkloadPolicy>,
+    shadow: ShadowManager,
+    primary: Option<Arc<PrimarySupervisor>>,
+    phase: Phase,
+    /// Observe mode: the phase the controller would be in.
+    virtual_phase: Phase,
+    failure: Option<String>,
+    /// When the current migration attempt began (unix ms): a proxy rollback after it counts.
+    attempt_started_ms: i64,
+    /// Shadow requests seen during the current ramp step (for the gate's minimum).
+    step_requests: f64,
+    step_p99_ms: Option<f64>,
+    last_reason: String,
+    would_do: Vec<String>,
+}
+
+fn resources(size: policies::InstanceSize) -> Resources {
+    Resources {
+        cpu_millis: size.cpu_millis,
+        memory_mib: size.memory_mib,
+    }
+}
+
+impl WorkloadRuntime {
+    /// A runtime starting from `Idle` (recovery replaces it with the stored phase).
+    pub fn new(
+        spec: WorkloadSpec,
+        policy: Arc<WorkloadPolicy>,
+        shadow: ShadowManager,
+        primary: Option<Arc<PrimarySupervisor>>,
+    ) -> Self {
+        WorkloadRuntime {
+            spec,
+            policy,
+            shadow,
+            primary,
+            phase: Phase::Idle,
+            virtual_phase: Phase::Idle,
+            failure: None,
+            attempt_started_ms: 0,
+            step_requests: 0.0,
+            step_p99_ms: None,
+            last_reason: String::new(),
+            would_do: Vec::new(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.spec.name.as_str()
+    }
+
+    fn primary_capacity(&self) -> f64 {
+        self.spec.primary.len() as f64 * self.policy.sizing.instance_capacity()
+    }
+
+    /// Acting needs act mode and a way to run instances; otherwise the workload is observed.
+    fn acting(&self, ctx: &Context) -> bool {
+        let runnable = !self.spec.instance.command.is_empty() || self.spec.instance.image.is_some();
+        ctx.mode == Mode::Act && runnable
+    }
+
+    /// Reads the stored phase and reconciles the world with it.
+    pub async fn recover(&mut self, ctx: &Context) {
+        let now = crate::clock::unix_ms();
+        let stored = match ctx.store.phase(self.name()) {
+            Ok(p) => p.unwrap_or(Phase::Idle),
+            Err(e) => {
+                ctx.metrics.error("store");
+                tracing::error!(workload = %self.name(), error = %e, "reading the stored phase failed; starting idle");
+                Phase::Idle
+            }
+        };
+        if let Some(p) = &self.primary {
+            if !matches!(
+                stored,
+                Phase::Migrated {
+                    primary_decommissioned: true,
+                    ..
+                }
+            ) {
+                if let Err(e) = p.ensure_running().await {
+                    tracing::error!(workload = %self.name(), error = %e, "starting primary instances failed");
+                }
+            }
+        }
+        if !self.acting(ctx) {
+            self.phase = stored;
+            self.publish(ctx, None, None);
+            return;
+        }
+        let full = resources(self.policy.sizing.full());
+        let view = self.shadow.observe(full).await.unwrap_or_default();
+        let plan_full = self.policy.sizing.min_instances().max(1);
+        let shadow_ready = view.ready_full >= plan_full;
+        let (next, actions, reason) = recover(&stored, shadow_ready, now as u64);
+        tracing::info!(workload = %self.name(), from = stored.name(), to = next.name(), reason = %reason, "recovered migration state");
+        if matches!(
+            next,
+            Phase::Ramping { .. } | Phase::Migrated { .. } | Phase::Provisioning { .. }
+        ) {
+            self.attempt_started_ms = now;
+        }
+        self.commit(ctx, &stored, next, &reason, now);
+        // Re-apply the target after a restart: the provisioner finds its instances again.
+        let plan = ShadowPlan {
+            instances: plan_full,
+            size: self.policy.sizing.full(),
+            warm: true,
+        };
+        self.execute(ctx, actions, &view, plan, true).await;
+    }
+
+    /// One tick.
+    pub async fn tick(&mut self, ctx: &Context) {
+        let now = crate::clock::unix_ms();
+        let name = self.name().to_string();
+        let capacity = self.primary_capacity();
+
+        // Facts: observed demand, forecast, what the proxies report.
+        let observed = ctx
+            .board
+            .observed()
+            .get(&name)
+            .filter(|o| now - o.at_ms <= ctx.stale_after.as_millis() as i64)
+            .cloned()
+            .unwrap_or_default();
+        let forecast = ctx.board.demand_forecast(&name);
+        let horizon_ms = self.policy.horizon.as_millis() as i64;
+        let lead_ms = self.policy.trigger.lead_ms() as i64;
+        let upper = forecast
+            .as_ref()
+            .map(|f| f.upper_from(now))
+            .unwrap_or_default();
+        let step_ms = forecast.as_ref().map_or(1000, |f| f.step_ms.max(1)) as u64;
+        let peak = forecast
+            .as_ref()
+            .and_then(|f| f.upper_peak_within(now, horizon_ms))
+            .unwrap_or(0.0)
+            .max(observed.rps);
+        let near = forecast
+            .as_ref()
+            .and_then(|f| f.upper_peak_within(now, lead_ms))
+            .unwrap_or(0.0)
+            .max(observed.rps);
+
+        let migrating = matches!(
+            self.phase,
+            Phase::Provisioning { .. } | Phase::Ramping { .. } | Phase::Migrated { .. }
+        );
+        let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
+        let held_ms = match &self.phase {
+            Phase::Migrated { since_ms, .. } => (now as u64).saturating_sub(*since_ms),
+            _ => 0,
+        };
+        let outlook = Outlook {
+            upper: &upper,
+            step_ms,
+            observed: observed.rps,
+            primary_capacity: capacity,
+        };
+        let trigger = judge_shortage(&self.policy.trigger, &outlook, on_shadow, held_ms);
+
+        // The shadow plan: sized for the peak; full size whenever a migration needs it.
+        let mut plan = plan_shadow_capacity(&self.policy.sizing, peak, near, capacity);
+        if migrating || matches!(trigger, TriggerVerdict::Migrate { .. }) {
+            plan.size = self.policy.sizing.full();
+            plan.warm = true;
+            plan.instances = plan.instances.max(1);
+        }
+
+        let proxy_view = ctx.proxies.workloads().await;
+        let mut reports: Vec<ProxyWorkload> = Vec::new();
+        for (proxy, result) in proxy_view {
+            match result {
+                Ok(list) => reports.extend(list.into_iter().filter(|w| w.name == name)),
+                Err(e) => {
+                    ctx.metrics.error("proxy");
+                    tracing::warn!(%proxy, error = %e, "reading proxy state failed");
+                }
+            }
+        }
+        let proxy_rolled_back = on_shadow
+            && reports.iter().any(|r| {
+                r.state == "rolled_back"
+                    && r.last_rollback
+                        .as_ref()
+                        .is_some_and(|lr| lr.at_unix_ms as i64 >= self.attempt_started_ms)
+            });
+
+        if !self.acting(ctx) {
+            self.observe_only(ctx, trigger, plan, now);
+            return;
+        }
+
+        // Keep the idle pool at its plan; the machine drives sizes during migrations.
+        if matches!(self.phase, Phase::Idle | Phase::RolledBack { .. }) {
+            let target = ShadowTarget {
+                instances: plan.instances,
+                resources: resources(plan.size),
+            };
+            if let Err(e) = self.shadow.apply(target, false).await {
+                ctx.metrics.error("provision");
+                tracing::error!(workload = %name, error = %e, "sizing the idle shadow pool failed");
+            }
+        }
+        let full = resources(self.policy.sizing.full());
+        let view = match self.shadow.observe(full).await {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.metrics.error("provision");
+                self.failure
+                    .get_or_insert_with(|| format!("listing shadow instances: {e}"));
+                ShadowView::default()
+            }
+        };
+        if let Err(e) = self.shadow.announce(&ctx.proxies, &view.ready, false).await {
+            ctx.metrics.error("proxy");
+            tracing::warn!(workload = %name, error = %e, "announcing the shadow pool failed");
+        }
+        let shadow_ready = view.ready_full >= plan.instances.max(1);
+
+        // The gate: what the shadow did during this ramp step.
+        if let Some(shadow) = observed.pools.get("shadow") {
+            self.step_requests += shadow.rps * ctx.tick.as_secs_f64();
+            if let Some(p) = shadow.p99_ms {
+                self.step_p99_ms = Some(self.step_p99_ms.map_or(p, |m: f64| m.max(p)));
+            }
+        }
+        let error_rate = reports
+            .iter()
+            .map(|r| r.shadow.error_rate)
+            .fold(0.0, f64::max);
+        let health = ShadowHealth {
+            requests: self.step_requests as u64,
+            error_rate,
+            p99: self
+                .step_p99_ms
+                .map(|ms| std::time::Duration::from_secs_f64(ms / 1000.0)),
+            cpu: None,
+            memory: None,
+        };
+        let verdict = if on_shadow {
+            gate(&self.policy.migration.ramp, &health)
+        } else {
+            GateVerdict::Wait
+        };
+        let primary_ready = match &self.primary {
+            Some(p) => p.ready().await,
+            None => true,
+        };
+        let inputs = MigrationInputs {
+            now_ms: now as u64,
+            trigger,
+            shadow_ready,
+            gate: verdict,
+            proxy_rolled_back,
+            primary_ready,
+            failure: self.failure.take(),
+        };
+        let (next, actions, reason) = migration_step(&self.phase, &inputs, &self.policy.migration);
+        let from = self.phase.clone();
+        if next != from {
+            if matches!(next, Phase::Provisioning { .. }) {
+                self.attempt_started_ms = now;
+            }
+            // Every new phase (each ramp step is one) starts a fresh gate window.
+            self.step_requests = 0.0;
+            self.step_p99_ms = None;
+            self.count_outcome(ctx, &from, &next);
+            self.commit(ctx, &from, next, &reason, now);
+        }
+        self.execute(ctx, actions, &view, plan, false).await;
+        // Repair: keep the proxies' weight at the phase's weight (a failed call, a restarted
+        // proxy), unless a proxy-side rollback is being handled this very tick.
+        let want = self.phase.weight();
+        if !proxy_rolled_back
+            && reports.iter().any(|r| {
+                (r.shadow_weight - want).abs() > 1e-6 && !(want > 0.0 && r.state == "rolled_back")
+            })
+        {
+            if let Err(e) = ctx.proxies.set_weight(&name, want).await {
+                tracing::warn!(workload = %name, error = %e, weight = want, "re-applying the shadow weight failed");
+            }
+        }
+        self.publish(ctx, Some(&view), Some(plan));
+    }
+
+    fn observe_only(&mut self, ctx: &Context, trigger: TriggerVerdict, plan: ShadowPlan, now: i64) {
+        // Run the machine on a virtual phase, assuming provisioning and every gate succeed.
+        let inputs = MigrationInputs {
+            now_ms: now as u64,
+            trigger,
+            shadow_ready: true,
+            gate: GateVerdict::Pass,
+            proxy_rolled_back: false,
+            primary_ready: true,
+            failure: None,
+        };
+        let (next, actions, reason) =
+            migration_step(&self.virtual_phase, &inputs, &self.policy.migration);
+        if next != self.virtual_phase {
+            tracing::info!(
+                workload = %self.name(), mode = "observe", from = self.virtual_phase.name(), to = next.name(),
+                reason = %reason, "would transition"
+            );
+            self.would_do.push(format!(
+                "{}: {} -> {}: {reason}",
+                now,
+                self.virtual_phase.name(),
+                next.name()
+            ));
+            let keep = self.would_do.len().saturating_sub(20);
+            self.would_do.drain(..keep);
+            self.virtual_phase = next;
+        }
+        for a in actions {
+            tracing::info!(workload = %self.name(), mode = "observe", action = ?a, "would act");
+        }
+        self.publish(ctx, None, Some(plan));
+    }
+
+    fn count_outcome(&self, ctx: &Context, from: &Phase, to: &Phase) {
+        let outcome = match (from, to) {
+            (_, Phase::Migrated { .. }) if !matches!(from, Phase::Returning { .. }) => "completed",
+            (_, Phase::RolledBack { .. }) => "rolled_back",
+            (Phase::Returning { .. }, Phase::Idle) => "returned",
+            _ => return,
+        };
+        ctx.metrics
+            .migrations
+            .with_label_values(&[self.name(), outcome])
+            .inc();
+    }
+
+    fn commit(&mut self, ctx: &Context, from: &Phase, to: Phase, reason: &str, now: i64) {
+        if let Err(e) = ctx.store.transition(self.name(), from, &to, reason, now) {
+            ctx.metrics.error("store");
+            tracing::error!(workload = %self.name(), error = %e, "persisting the migration phase failed");
+        }
+        if *from != to {
+            tracing::info!(
+                workload = %self.name(), from = from.name(), to = to.name(), weight = to.weight(), reason = %reason,
+                "migration transition"
+            );
+            self.last_reason = reason.to_string();
+        }
+        ctx.metrics
+            .migration_state
+            .with_label_values(&[self.name()])
+            .set(to.code());
+        self.phase = to;
+    }
+
+    async fn execute(
+        &mut self,
+        ctx: &Context,
+        actions: Vec<Action>,
+        view: &ShadowView,
+        plan: ShadowPlan,
+        force: bool,
+    ) {
+        let name = self.name().to_string();
+        for action in actions {
+            let result: Result<(), String> = match &action {
+                Action::ProvisionShadow => {
+                    let target = ShadowTarget {
+                        instances: plan.instances.max(1),
+                        resources: resources(self.policy.sizing.full()),
+                    };
+                    self.shadow
+                        .apply(target, force)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Action::IdleShadow => {
+                    let idle = plan_shadow_capacity(
+                        &self.policy.sizing,
+                        0.0,
+                        0.0,
+                        self.primary_capacity(),
+                    );
+                    let target = ShadowTarget {
+                        instances: idle.instances,
+                        resources: resources(idle.size),
+                    };
+                    self.shadow
+                        .apply(target, force)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Action::AnnounceShadow => self
+                    .shadow
+                    .announce(&ctx.proxies, &view.ready, true)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Action::SetWeight(w) => ctx
+                    .proxies
+                    .set_weight(&name, *w)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Action::DecommissionPrimary => {
+                    match &self.primary {
+                        Some(p) => p.stop().await,
+                        None => {
+                            tracing::info!(workload = %name, "primary is not run by umbra; nothing to decommission")
+                        }
+                    }
+                    Ok(())
+                }
+                Action::RestorePrimary => match &self.primary {
+                    Some(p) => p.ensure_running().await,
+                    None => Ok(()),
+                },
+                Action::Alert { kind, message } => {
+                    let sent = ctx
+                        .alerter
+                        .send(kind, &name, message, crate::clock::unix_ms())
+                        .await;
+                    if let Err(e) = &sent {
+                        ctx.metrics.error("alert");
+                        tracing::error!(workload = %name, error = %e, "alert not delivered");
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                ctx.metrics.error("action");
+                tracing::error!(workload = %name, action = ?action, error = %e, "action failed");
+                self.failure.get_or_insert(e);
+            }
+        }
+    }
+
+    fn publish(&self, ctx: &Context, view: Option<&ShadowView>, plan: Option<ShadowPlan>) {
+        let phase = if ctx.mode == Mode::Observe {
+            &self.virtual_phase
+        } else {
+            &self.phase
+        };
+        ctx.board.set_status(
+            self.name(),
+            WorkloadStatus {
+                migration_state: phase.name().to_string(),
+                shadow_weight: self.phase.weight(),
+                shadow_instances: view
+                    .map(|v| v.ready.iter().map(|a| a.to_string()).collect())
+                    .unwrap_or_default(),
+                planned_instances: plan.map_or(0, |p| p.instances),
+                shadow_warm: plan.is_some_and(|p| p.warm),
+                primary_capacity: self.primary_capacity(),
+                last_reason: self.last_reason.clone(),
+                would_do: self.would_do.clone(),
+            },
+        );
+        if let Some(v) = view {
+            let full = v.ready_full as i64;
+            ctx.metrics
+                .shadow_instances
+                .with_label_values(&[self.name(), "full"])
+                .set(full);
+            ctx.metrics
+                .shadow_instances
+                .with_label_values(&[self.name(), "idle"])
+                .set(v.instances.len() as i64 - full);
+        }
+    }
+
+    /// Stops shadow and primary instances.
+    pub async fn stop_instances(&self) {
+        if let Err(e) = self.shadow.stop_all().await {
+            tracing::warn!(workload = %self.name(), error = %e, "stopping shadow instances failed");
+        }
+        if let Some(p) = &self.primary {
+            p.stop().await;
+        }
+    }
+}
