@@ -112,6 +112,25 @@ def count_compilers():
     return n
 
 
+def core_ticks():
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0].startswith("cpu") and parts[0] != "cpu":
+                v = [int(x) for x in parts[1:]]
+                out[parts[0]] = (sum(v[:8]) - v[3] - v[4], sum(v[:8]))
+    return out
+
+
+def cmd_busy(args):
+    """Prints the busiest core's utilisation (%) over --seconds: what other work would steal."""
+    a = core_ticks()
+    time.sleep(args.seconds)
+    b = core_ticks()
+    print(f"{max((b[c][0] - a[c][0]) / max(b[c][1] - a[c][1], 1) * 100 for c in a):.0f}")
+
+
 def cmd_snap(args):
     """One JSON snapshot: CPU of each named process tree, per-core busy ticks, compilers seen."""
     kids = children_map()
@@ -126,14 +145,7 @@ def cmd_snap(args):
                 continue
             u, s, ns, cs, mf = u + pu, s + ps, ns + pns, cs + pcs, mf + pmf
         procs[name] = {"utime": u, "stime": s, "sched_ns": ns, "ctxsw": cs, "minflt": mf}
-    cores = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            parts = line.split()
-            if parts[0].startswith("cpu") and parts[0] != "cpu":
-                v = [int(x) for x in parts[1:]]
-                idle = v[3] + v[4]
-                cores[parts[0]] = {"busy": sum(v[:8]) - idle, "total": sum(v[:8])}
+    cores = {c: {"busy": b, "total": t} for c, (b, t) in core_ticks().items()}
     with open("/proc/loadavg") as f:
         load1 = float(f.read().split()[0])
     with open("/proc/net/snmp") as f:
@@ -277,8 +289,8 @@ def cmd_report(args):
     worst_foreign = max(r["foreign_pct_proxy_core"] for r in proxied)
     compilers = sum(1 for r in recs if r["compilers"])
     p(f"{meta['setup']}")
-    p(f"Noise: {compilers}/{len(recs)} runs saw rustc/cargo/cc running; other load on the "
-      f"proxy core at most {worst_foreign:.1f}% of it; load1 "
+    p(f"Noise: {compilers}/{len(recs)} runs saw rustc/cargo/cc running; other processes used up "
+      f"to {worst_foreign:.1f}% of the proxy core during a proxied run; load1 "
       f"{min(r['load1'] for r in recs):.2f}-{max(r['load1'] for r in recs):.2f}.")
     p("")
     p(f"Command: `{meta['command']}`")
@@ -483,6 +495,9 @@ def main():
     s = sub.add_parser("descendants")
     s.add_argument("pid", type=int)
     s.set_defaults(f=cmd_descendants)
+    s = sub.add_parser("busy")
+    s.add_argument("--seconds", type=float, default=5)
+    s.set_defaults(f=cmd_busy)
     s = sub.add_parser("snap")
     s.add_argument("procs", nargs="*", help="name=pid; the pid's process tree is summed")
     s.set_defaults(f=cmd_snap)

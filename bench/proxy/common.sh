@@ -76,14 +76,29 @@ command_line() {
 
 compilers_running() { pgrep -x rustc >/dev/null || pgrep -x cargo >/dev/null; }
 
-# wait_for_quiet MINUTES: polls every 30 s until no rustc/cargo runs, at most MINUTES.
+# quiet: no rustc/cargo, and no core more than QUIET_BUSY_PCT (15) % busy over 5 s (test
+# binaries and linkers are load that pgrep for rustc misses).
+quiet() {
+  local busy
+  compilers_running && return 1
+  busy="$(python3 "$helper" busy --seconds 5)"
+  [ "$busy" -le "${QUIET_BUSY_PCT:-15}" ] || { log "no compiler, but a core is $busy% busy"; return 1; }
+}
+
+# wait_for_quiet MINUTES: polls every 30 s until quiet twice in a row, at most MINUTES.
 wait_for_quiet() {
-  local deadline=$(( $(date +%s) + $1 * 60 ))
-  while compilers_running && [ "$(date +%s)" -lt "$deadline" ]; do
-    log "rustc/cargo running; waiting for a quiet moment (until $(date -d "@$deadline" +%T))"
+  local deadline=$(( $(date +%s) + $1 * 60 )) streak=0
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if quiet; then
+      streak=$((streak + 1))
+      [ "$streak" -ge 2 ] && return 0
+    else
+      streak=0
+      log "machine busy; waiting for a quiet moment (until $(date -d "@$deadline" +%T))"
+    fi
     sleep 30
   done
-  if compilers_running; then log "still not quiet after $1 min; measuring anyway"; fi
+  log "still not quiet after $1 min; measuring anyway (see the Noise line)"
 }
 
 # --- process lifetime -------------------------------------------------------------------------
@@ -108,11 +123,12 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
 }
 
-# start NAME CPU CMD...: runs CMD pinned to CPU, output to $tmp/NAME.log; sets $started.
+# start NAME CPU CMD...: runs CMD pinned to CPU at nice $nice_level (0 unless the caller
+# sets it), output to $tmp/NAME.log; sets $started.
 start() {
   local name="$1" cpu="$2"
   shift 2
-  taskset -c "$cpu" "$@" >"$tmp/$name.log" 2>&1 &
+  taskset -c "$cpu" nice -n "${nice_level:-0}" "$@" >"$tmp/$name.log" 2>&1 &
   started=$!
   pids+=("$started")
 }

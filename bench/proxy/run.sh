@@ -4,11 +4,15 @@
 # latency and proxy CPU per request, plus umbra/nginx and umbra/haproxy ratios: medians of
 # same-repetition ratios over repetitions whose order rotates. Method: shared/PERF-NOTES.md.
 #
-#   bench/proxy/run.sh [--quick] [-d SECS] [-c CONNS] [-r REPS] [--wait-quiet MIN] [--per-rep]
+#   bench/proxy/run.sh [--quick] [-d SECS] [-c CONNS] [-r REPS] [--wait-quiet MIN] [--nice N]
+#                      [--per-rep]
 #
-# --quick is a 2 s, 1-repetition smoke run. Env equivalents: DURATION (10), CONNECTIONS (32),
+# --quick is a 2 s, 1-repetition smoke run. --nice -10 runs wrk, upstream and proxies at that
+# priority (root), so concurrent compiles barely get their cores during the run; the Noise line
+# shows what still got through. Env equivalents: DURATION (10), CONNECTIONS (32), NICE (0),
 # REPS (3), WARMUP (2 s per target before the first repetition), WAIT_QUIET (minutes to wait
-# for no rustc/cargo; 0), CLIENT_CPU (0: wrk + upstream), PROXY_CPU (1: proxy under test),
+# for no rustc/cargo and no core over QUIET_BUSY_PCT (15) % busy; 0), CLIENT_CPU (0: wrk +
+# upstream), PROXY_CPU (1: proxy under test),
 # UMBRA_PROXY_BIN (skip the dist build; UMBRA_PROXY_LABEL names it in the table), KEEP=1
 # (keep the temp dir: configs, logs, raw JSON).
 set -euo pipefail
@@ -23,9 +27,10 @@ client_cpu="${CLIENT_CPU:-0}"
 proxy_cpu="${PROXY_CPU:-1}"
 per_rep=""
 quick=""
+nice_level=""
 args_used="$*"
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; duration=2; reps=1; warmup=1 ;;
@@ -33,6 +38,7 @@ while [ $# -gt 0 ]; do
     -c|--connections) connections="$2"; shift ;;
     -r|--reps|--repetitions) reps="$2"; shift ;;
     --wait-quiet) wait_quiet="$2"; shift ;;
+    --nice) nice_level="$2"; shift ;;
     --per-rep) per_rep=1 ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage 2 >&2 ;;
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 duration="${duration%s}"
+nice_level="${nice_level:-${NICE:-0}}"
 
 ensure_tools nginx:nginx haproxy:haproxy wrk:wrk taskset:util-linux
 if [ "$(nproc --all)" -lt 2 ]; then
@@ -86,7 +93,7 @@ log "all targets serve the upstream's body; pids: upstream=$upstream_pid nginx=$
   "haproxy=$haproxy_pid umbra=$umbra_pid; files in $tmp"
 
 wrk_run() {  # wrk_run TARGET SECONDS OUTFILE
-  taskset -c "$client_cpu" wrk -t1 -c"$connections" -d"${2}s" -s "$here/report.lua" \
+  taskset -c "$client_cpu" nice -n "$nice_level" wrk -t1 -c"$connections" -d"${2}s" -s "$here/report.lua" \
     "http://127.0.0.1:${port[$1]}/" >"$3" 2>&1
 }
 
@@ -119,9 +126,9 @@ assert_alive
 
 # --- report ---------------------------------------------------------------------------------
 META_COMMAND="$(command_line run.sh "$args_used" DURATION CONNECTIONS REPS WARMUP WAIT_QUIET \
-  CLIENT_CPU PROXY_CPU UMBRA_PROXY_BIN UMBRA_PROXY_LABEL)" \
+  CLIENT_CPU PROXY_CPU UMBRA_PROXY_BIN UMBRA_PROXY_LABEL QUIET_BUSY_PCT NICE)" \
 META_TITLE="median of $reps repetition(s), wrk -t1 -c$connections -d${duration}s, keep-alive${quick:+ (QUICK smoke run: not for the README)}" \
-META_SETUP="Setup: $(nproc --all) cores, Linux $(uname -r); wrk and the upstream (nginx \`return 200\`, ${#body}-byte body) on core $client_cpu, the proxy alone on core $proxy_cpu with one worker (nginx worker_processes 1, HAProxy nbthread 1, umbra-proxy threads = 1, $umbra_build); keep-alive on both sides. Proxy CPU/req = utime+stime of the proxy's processes (/proc/PID/stat) over the run / requests; upstream CPU likewise for the upstream nginx." \
+META_SETUP="Setup: $(nproc --all) cores, Linux $(uname -r); wrk and the upstream (nginx \`return 200\`, ${#body}-byte body) on core $client_cpu, the proxy alone on core $proxy_cpu with one worker (nginx worker_processes 1, HAProxy nbthread 1, umbra-proxy threads = 1, $umbra_build); keep-alive on both sides; nice $nice_level. Proxy CPU/req = utime+stime of the proxy's processes (/proc/PID/stat) over the run / requests; upstream CPU likewise for the upstream nginx." \
 META_NGINX="$(nginx -v 2>&1 | sed 's|.*nginx/|nginx |')" \
 META_HAPROXY="$(haproxy -v | head -1 | awk '{print "HAProxy " $3}' | sed 's/-.*//')" \
 META_UMBRA="$(umbra_label)" \
