@@ -19,7 +19,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         model,
         ..ForecastOptions::default()
     };
-    let forecaster = Forecaster::new();
+    // FORECAST_MAX_TRAIN overrides the training window, for experiments.
+    let mut config = forecast::ForecasterConfig::default();
+    if let Some(n) = std::env::var("FORECAST_MAX_TRAIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.max_train_points = n;
+    }
+    let forecaster = Forecaster::with_config(config);
     let selection = forecaster.select(&series, horizon, &options)?;
     let selected = started.elapsed();
     let fc = forecaster.fit_predict(&selection, &series, horizon, &options)?;

@@ -22,7 +22,8 @@ pub(crate) struct History<'a> {
 /// the effect that event's kind had in the past: the mean ratio (or difference, for series that
 /// reach zero or below) between the actual value and a baseline of the same phase in the three
 /// previous cycles. Kinds never seen before borrow the pooled effect of all past events, shrunk
-/// harder. Returns the names of the events that moved the forecast.
+/// harder; where events overlap, the strongest effect wins. Returns the names of the events
+/// that moved the forecast.
 pub(crate) fn apply_uplift(
     history: &History<'_>,
     events: &[EventWindow],
@@ -37,7 +38,9 @@ pub(crate) fn apply_uplift(
         .iter()
         .filter(|e| e.start >= history.start && e.end <= forecast_start)
         .collect();
-    let mut used = BTreeSet::new();
+    // Per step, the strongest effect of the events covering it: overlapping kinds (a playoff
+    // that is also the Super Bowl) must not stack.
+    let mut strongest: Vec<Option<(f64, &str)>> = vec![None; point.len()];
     for future in events
         .iter()
         .filter(|e| e.end > forecast_start && e.start < forecast_end)
@@ -57,8 +60,7 @@ pub(crate) fn apply_uplift(
         };
         let k = profile.count as f64;
         let shrink = if pooled { k / (k + 2.0) } else { k / (k + 1.0) };
-        let mut moved = false;
-        for (i, p) in point.iter_mut().enumerate() {
+        for (i, slot) in strongest.iter_mut().enumerate() {
             let t = forecast_start + i as i64 * step;
             if !future.contains(t) {
                 continue;
@@ -72,15 +74,22 @@ pub(crate) fn apply_uplift(
             else {
                 continue;
             };
-            *p = if multiplicative {
-                *p * (1.0 + shrink * (effect - 1.0))
-            } else {
-                *p + shrink * effect
-            };
-            moved = true;
+            // As a shift from "no effect": ratio - 1 or a difference.
+            let shift = shrink * if multiplicative { effect - 1.0 } else { effect };
+            if slot.is_none_or(|(s, _)| shift.abs() > s.abs()) {
+                *slot = Some((shift, future.name.as_str()));
+            }
         }
-        if moved {
-            used.insert(future.name.clone());
+    }
+    let mut used = BTreeSet::new();
+    for (p, slot) in point.iter_mut().zip(strongest) {
+        if let Some((shift, name)) = slot {
+            *p = if multiplicative {
+                *p * (1.0 + shift)
+            } else {
+                *p + shift
+            };
+            used.insert(name.to_string());
         }
     }
     used.into_iter().collect()
@@ -179,6 +188,22 @@ mod tests {
         // three occurrences: shrink 3/4 of the +100% effect
         assert!((point[2] - 17.5).abs() < 1e-9, "{point:?}");
         assert_eq!(point[1], 10.0);
+    }
+
+    #[test]
+    fn overlapping_kinds_do_not_stack() {
+        let (values, mut events) = series_with_events(60, &[30, 40, 50]);
+        events.push(EventWindow::new("game", 62 * DAY, 63 * DAY));
+        events.push(EventWindow::new("final", 62 * DAY, 63 * DAY));
+        let history = History {
+            values: &values,
+            start: 0,
+            step: DAY,
+            baseline_lag: 7,
+        };
+        let mut point = vec![10.0; 5];
+        apply_uplift(&history, &events, &mut point);
+        assert!((point[2] - 17.5).abs() < 1e-9, "{point:?}");
     }
 
     #[test]

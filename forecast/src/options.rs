@@ -81,8 +81,8 @@ pub struct ForecasterConfig {
     pub max_train_points: usize,
     /// Prophet is fitted on at most this many most recent points (its cost grows fast).
     pub prophet_max_points: usize,
-    /// Whether `Auto` may try Prophet, on daily-or-coarser series or when events or regressors
-    /// are given (slow: ~0.5 s to build once, then ~0.1-1 s per fit).
+    /// Whether `Auto` may try Prophet when events or regressors are given (slow: ~0.5 s to
+    /// build once, then ~0.3-1 s per fit).
     pub prophet_in_auto: bool,
     /// Forecasts are clamped to the training range widened by this fraction of it.
     pub clamp_margin: f64,
@@ -91,12 +91,13 @@ pub struct ForecasterConfig {
 }
 
 impl Default for ForecasterConfig {
-    /// 2 folds, 4032 training points (two weeks of 5-minute data), Prophet on at most 1200
-    /// points and allowed in `Auto`, clamp margin 0.1, tie tolerance 0.02.
+    /// 2 folds, 2016 training points (a week of 5-minute data, six weeks of half-hours),
+    /// Prophet on at most 1200 points and allowed in `Auto`, clamp margin 0.1, tie tolerance
+    /// 0.02.
     fn default() -> Self {
         Self {
             folds: 2,
-            max_train_points: 4032,
+            max_train_points: 2016,
             prophet_max_points: 1200,
             prophet_in_auto: true,
             clamp_margin: 0.1,
