@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{FieldPath, Invalid};
-use crate::proxy::{AdminToken, ProxySettings, dur, token};
+use crate::proxy::{AdminToken, Env, ProxySettings, dur, token};
 use crate::values::socket_addr;
 
 /// `[controller]` as written.
@@ -240,6 +240,7 @@ pub(crate) fn validate(
     raw: Option<&RawController>,
     proxy: &ProxySettings,
     base: &Path,
+    env: &Env<'_>,
 ) -> Result<ControllerSettings, Invalid> {
     let empty = RawController::default();
     let raw = raw.unwrap_or(&empty);
@@ -249,7 +250,7 @@ pub(crate) fn validate(
     let api_token = raw
         .api_token
         .as_deref()
-        .map(|t| token(t).map_err(|m| Invalid::new(at.key("api_token"), m)))
+        .map(|t| token(t, env).map_err(|m| Invalid::new(at.key("api_token"), m)))
         .transpose()?;
     if !api_listen.ip().is_loopback() && api_token.is_none() {
         return Err(Invalid::new(
@@ -268,7 +269,7 @@ pub(crate) fn validate(
         }
     };
     let proxy_token = match &raw.proxy_token {
-        Some(t) => Some(token(t).map_err(|m| Invalid::new(at.key("proxy_token"), m))?),
+        Some(t) => Some(token(t, env).map_err(|m| Invalid::new(at.key("proxy_token"), m))?),
         None => proxy.admin_token.clone(),
     };
     let mode = match raw.mode.as_deref().unwrap_or("act") {

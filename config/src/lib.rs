@@ -15,7 +15,7 @@ pub use controller::{
     SignalFiles,
 };
 pub use error::{ConfigError, FieldPath};
-pub use load::{Config, load, parse};
+pub use load::{Config, load, parse, parse_with_env};
 pub use policy::{WorkloadPolicy, load_policy, parse_policy};
-pub use proxy::{AdminToken, AdmissionSettings, HealthSettings, ProxySettings, Timeouts};
+pub use proxy::{AdminToken, AdmissionSettings, Env, HealthSettings, ProxySettings, Timeouts};
 pub use workload::{GuardSpec, HostPattern, WorkloadName, WorkloadSpec};

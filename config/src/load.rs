@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::controller::ControllerSettings;
 use crate::error::{ConfigError, FieldPath, Invalid};
 use crate::locate::{line_col, line_of};
-use crate::proxy::{self, ProxySettings};
+use crate::proxy::{self, Env, ProxySettings};
 use crate::raw::RawFile;
 use crate::workload::{self, WorkloadSpec};
 
@@ -31,12 +31,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(path, &text)
 }
 
-/// Validates config `text`; `path` names it in errors.
+/// Validates config `text`; `path` names it in errors; `env:NAME` tokens come from the
+/// process environment.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    parse_with_env(path, text, &|name| std::env::var(name).ok())
+}
+
+/// Like [`parse`], with `env:NAME` tokens looked up through `env` (e.g. a token generated for
+/// this run, without mutating the process environment).
+pub fn parse_with_env(path: &Path, text: &str, env: &Env<'_>) -> Result<Config, ConfigError> {
     let raw: RawFile = serde_path_to_error::deserialize(toml::Deserializer::new(text))
         .map_err(|e| syntax_in(path, text, &e))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    validate(&raw, &base)
+    validate(&raw, &base, env)
         .map_err(|e| invalid_in(path, text, e))
         .map(|(proxy, workloads, controller)| Config {
             proxy,
@@ -49,8 +56,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 fn validate(
     raw: &RawFile,
     base: &Path,
+    env: &Env<'_>,
 ) -> Result<(ProxySettings, Vec<WorkloadSpec>, ControllerSettings), Invalid> {
-    let proxy = proxy::validate(&raw.proxy)?;
+    let proxy = proxy::validate(&raw.proxy, env)?;
     let at = FieldPath::root("workloads");
     let workloads = raw
         .workloads
@@ -59,7 +67,7 @@ fn validate(
         .map(|(i, w)| workload::validate(w, &at.index(i)))
         .collect::<Result<Vec<_>, _>>()?;
     workload::check_unique(&workloads)?;
-    let controller = crate::controller::validate(raw.controller.as_ref(), &proxy, base)?;
+    let controller = crate::controller::validate(raw.controller.as_ref(), &proxy, base, env)?;
     Ok((proxy, workloads, controller))
 }
 

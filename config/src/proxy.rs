@@ -88,6 +88,11 @@ impl AdminToken {
         AdminToken(token.into())
     }
 
+    /// The secret itself, to present it to another service (never log it).
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `candidate` equals the token, in time independent of where they differ.
     pub fn matches(&self, candidate: &str) -> bool {
         let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
@@ -105,7 +110,7 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-pub(crate) fn validate(raw: &RawProxy) -> Result<ProxySettings, Invalid> {
+pub(crate) fn validate(raw: &RawProxy, env: &Env<'_>) -> Result<ProxySettings, Invalid> {
     let at = FieldPath::root("proxy");
     let addr = |key: &str, v: &Option<String>, default: &str| {
         socket_addr(v.as_deref().unwrap_or(default)).map_err(|m| Invalid::new(at.key(key), m))
@@ -115,7 +120,7 @@ pub(crate) fn validate(raw: &RawProxy) -> Result<ProxySettings, Invalid> {
     let admin_token = raw
         .admin_token
         .as_deref()
-        .map(|t| token(t).map_err(|m| Invalid::new(at.key("admin_token"), m)))
+        .map(|t| token(t, env).map_err(|m| Invalid::new(at.key("admin_token"), m)))
         .transpose()?;
     if !admin_listen.ip().is_loopback() && admin_token.is_none() {
         return Err(Invalid::new(
@@ -161,10 +166,13 @@ pub(crate) fn validate(raw: &RawProxy) -> Result<ProxySettings, Invalid> {
     })
 }
 
-/// A literal token, or `env:NAME` read from the environment now.
-pub(crate) fn token(spec: &str) -> Result<AdminToken, String> {
+/// Looks up an environment variable (injected so callers can supply values of their own).
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// A literal token, or `env:NAME` read through `env`.
+pub(crate) fn token(spec: &str, env: &Env<'_>) -> Result<AdminToken, String> {
     let value = match spec.strip_prefix("env:") {
-        Some(name) => std::env::var(name).map_err(|_| {
+        Some(name) => env(name).ok_or_else(|| {
             format!("environment variable {name} is not set (admin_token = \"env:{name}\")")
         })?,
         None => spec.to_string(),

@@ -1,7 +1,15 @@
 //! `umbra`: the control plane's command-line entry point.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use controller::backend::BackendArgs;
 use controller::cli::forecast::{BacktestArgs, ForecastArgs, run_backtest, run_forecast};
+use controller::cli::simulate::{SimulateArgs, run_simulate};
+use controller::cli::status::{ImportArgs, StatusArgs, run_import, run_status};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Umbra's controller.
 #[derive(Debug, Parser)]
@@ -13,22 +21,94 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Everything on one machine: proxy, example backends, controller (default config/umbra.toml).
+    Up {
+        /// Config file.
+        #[arg(long, short, default_value = controller::up::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// The controller alone, driving proxies that run elsewhere.
+    Run {
+        /// Config file.
+        #[arg(long, short, default_value = controller::up::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Pools, weights, forecasts and migrations from a running controller.
+    Status(StatusArgs),
     /// Forecast a series from a CSV file.
     Forecast(ForecastArgs),
     /// Backtest every model on a series and show what `auto` would pick.
     Backtest(BacktestArgs),
+    /// Replay a demand trace: Umbra's forecast-driven migrations vs the Kubernetes HPA.
+    Simulate(SimulateArgs),
+    /// Import a history CSV into the controller's store.
+    Import(ImportArgs),
+    /// An example HTTP backend with a capacity limit (what `umbra up` runs).
+    Backend(BackendArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn init_logging(default: &str) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .init();
-    match Cli::parse().command {
-        Command::Forecast(args) => run_forecast(&args),
-        Command::Backtest(args) => run_backtest(&args),
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up { config } => {
+            init_logging("info,pingora=warn");
+            runtime()?.block_on(controller::up::up(&config))
+        }
+        Command::Run { config } => {
+            init_logging("info");
+            let config = config::load(&config)?;
+            runtime()?.block_on(async move {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                    }
+                    let _sent = tx.send(true);
+                });
+                controller::run::run(config, rx, false).await
+            })
+        }
+        Command::Status(args) => {
+            init_logging("warn");
+            runtime()?.block_on(run_status(&args))
+        }
+        Command::Forecast(args) => {
+            init_logging("warn");
+            run_forecast(&args)
+        }
+        Command::Backtest(args) => {
+            init_logging("warn");
+            run_backtest(&args)
+        }
+        Command::Simulate(args) => {
+            init_logging("warn");
+            run_simulate(&args)
+        }
+        Command::Import(args) => {
+            init_logging("warn");
+            run_import(&args)
+        }
+        Command::Backend(args) => {
+            init_logging("info");
+            runtime()?.block_on(controller::backend::run(args))
+        }
     }
 }

@@ -1,0 +1,137 @@
+//! `umbra status`: pools, weights, forecasts and migrations from the controller's API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::api::StatusReport;
+
+/// Arguments of `umbra status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print the raw JSON report.
+    #[arg(long)]
+    pub json: bool,
+    /// Controller API address; default: `controller.api_listen` of the config.
+    #[arg(long)]
+    pub api: Option<SocketAddr>,
+    /// Config to read the API address from.
+    #[arg(long, short, default_value = crate::up::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+fn api_addr(args: &StatusArgs) -> anyhow::Result<SocketAddr> {
+    if let Some(a) = args.api {
+        return Ok(a);
+    }
+    // The token is irrelevant for reading the address; do not require it in the environment.
+    match crate::up::load_with_token(&args.config, "unused") {
+        Ok(c) => Ok(c.controller.api_listen),
+        Err(e) if !args.config.exists() => {
+            tracing::debug!(error = %e, "no config; using the default API address");
+            Ok("127.0.0.1:9900".parse()?)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Fetches and prints the status.
+pub async fn run_status(args: &StatusArgs) -> anyhow::Result<()> {
+    let addr = api_addr(args)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let resp = http
+        .get(format!("http://{addr}/v1/status"))
+        .send()
+        .await
+        .with_context(|| {
+            format!("no controller answering on {addr} (is `umbra up` or `umbra run` running?)")
+        })?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "controller answered {}",
+        resp.status()
+    );
+    let text = resp.text().await?;
+    if args.json {
+        println!("{text}");
+        return Ok(());
+    }
+    let report: StatusReport = serde_json::from_str(&text)?;
+    println!("mode: {}", report.mode);
+    println!(
+        "{:<16} {:<13} {:>7} {:>9} {:>10} {:>12} {:>10}  {}",
+        "WORKLOAD",
+        "STATE",
+        "WEIGHT",
+        "SHADOW",
+        "OBSERVED",
+        "FORECAST^",
+        "CAPACITY",
+        "LAST DECISION"
+    );
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    for w in &report.workloads {
+        println!(
+            "{:<16} {:<13} {:>7.2} {:>5}/{:<3} {:>10} {:>12} {:>10.0}  {}",
+            w.name,
+            w.migration_state,
+            w.shadow_weight,
+            w.shadow_instances,
+            w.planned_instances,
+            f(w.observed_rps),
+            f(w.forecast_peak_rps),
+            w.primary_capacity_rps,
+            w.last_reason
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `umbra import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// CSV with `timestamp,value` or `ds,y`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Workload the series belongs to.
+    #[arg(long)]
+    pub workload: String,
+    /// Pool (`all` = total demand).
+    #[arg(long, default_value = "all")]
+    pub pool: String,
+    /// Resource: rps, cpu, memory, storage, network.
+    #[arg(long, default_value = "rps")]
+    pub resource: String,
+    /// Config whose data dir receives it.
+    #[arg(long, short, default_value = crate::up::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// Imports a CSV into the store.
+pub fn run_import(args: &ImportArgs) -> anyhow::Result<()> {
+    let resource = crate::store::Resource::parse(&args.resource).with_context(|| {
+        format!(
+            "unknown resource {:?} (rps, cpu, memory, storage, network)",
+            args.resource
+        )
+    })?;
+    let config = crate::up::load_with_token(&args.config, "unused")?;
+    std::fs::create_dir_all(&config.controller.data_dir)?;
+    let store = crate::store::Store::open(&config.controller.data_dir.join("umbra.sqlite"))?;
+    let n = crate::history::import::import_csv(
+        &store,
+        &args.input,
+        &args.workload,
+        &args.pool,
+        resource,
+    )?;
+    println!(
+        "imported {n} samples into {}/{}/{}",
+        args.workload, args.pool, args.resource
+    );
+    Ok(())
+}
