@@ -1,0 +1,24 @@
+//! `umbra simulate`: replays a demand trace through the live controller's forecaster and
+//! policies, side by side with the Kubernetes HPA, and counts what each would have missed.
+
+mod error;
+pub mod forecasting;
+pub mod hpa;
+pub mod pool;
+pub mod predictive;
+pub mod reactive;
+pub mod replay;
+pub mod report;
+pub mod settings;
+pub mod summary;
+pub mod trace;
+
+pub use error::SimulateError;
+pub use forecasting::{DemandForecaster, ForecastView, WalkForward};
+pub use hpa::{HpaConfig, PodCounts};
+pub use pool::Delays;
+pub use predictive::Decision;
+pub use replay::{Outcome, STEP_S, TimelinePoint, replay};
+pub use settings::{Settings, primary_from_first_day};
+pub use summary::Summary;
+pub use trace::DemandTrace;

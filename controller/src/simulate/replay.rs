@@ -1,0 +1,209 @@
+//! The replay loop: one demand trace, 15 s at a time, through the predictive controller and
+//! the HPA side by side, with the forecaster only ever shown the past.
+
+use serde::Serialize;
+
+use super::SimulateError;
+use super::forecasting::{DemandForecaster, ForecastView};
+use super::predictive::{Decision, Predictive};
+use super::reactive::Reactive;
+use super::settings::Settings;
+use super::summary::Summary;
+use super::trace::DemandTrace;
+
+/// Simulation step, seconds: the HPA's default sync period, and the resolution at which
+/// capacity is compared with demand.
+pub const STEP_S: i64 = 15;
+
+/// Fewest samples a forecast is made from (the live forecasting loop's minimum).
+const MIN_FORECAST_POINTS: usize = 24;
+
+/// One point of the report's time axis (one trace sample long).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    /// Unix seconds at the bucket's start.
+    pub time: i64,
+    /// Highest demand in the bucket, requests/s.
+    pub demand: f64,
+    /// Highest upper-quantile forecast for the bucket, as known while it happened.
+    pub upper: Option<f64>,
+    /// Lowest ready capacity of the predictive strategy (both pools), requests/s.
+    pub predictive_capacity: f64,
+    /// Lowest ready capacity of the HPA, requests/s.
+    pub reactive_capacity: f64,
+}
+
+/// Everything a replay found.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The predictive strategy.
+    pub predictive: Summary,
+    /// The HPA baseline.
+    pub reactive: Summary,
+    /// The time axis for the report.
+    pub timeline: Vec<TimelinePoint>,
+    /// Phase changes and proxy rollbacks, in order (warm-up included).
+    pub decisions: Vec<Decision>,
+    /// Unix seconds from which results are counted.
+    pub counted_from: i64,
+    /// Forecasts made, and those that failed (the controller then kept the previous one).
+    pub forecasts: u64,
+    /// Forecasts that failed.
+    pub forecast_failures: u64,
+}
+
+/// Replays `trace`; `progress` is told the share done now and then.
+pub fn replay(
+    trace: &DemandTrace,
+    settings: &Settings,
+    forecaster: &mut dyn DemandForecaster,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Outcome, SimulateError> {
+    settings.validate(trace)?;
+    let (start, end) = (trace.start(), trace.end());
+    let counted_from = start + settings.warmup_s;
+    let capacity = settings.instance_capacity;
+    let mut predictive = Predictive::new(
+        settings.policy.clone(),
+        capacity,
+        settings.delays,
+        settings.guard,
+        settings.primary_instances,
+    );
+    let hpa_target = f64::from(settings.hpa.target_percent) / 100.0;
+    let initial = (trace.rate_at(start) / (capacity * hpa_target))
+        .ceil()
+        .max(1.0) as u32;
+    let mut reactive = Reactive::new(settings.hpa.clone(), initial, capacity, settings.delays);
+
+    let horizon_s = settings.policy.horizon.as_secs() as i64;
+    // Long enough to read a full horizon ahead until the next refit.
+    let steps_ahead =
+        ((horizon_s + settings.refit_every_s) as f64 / trace.step() as f64).ceil() as usize + 1;
+    // The candidates need a full natural season (a day of sub-daily data) to fit; until
+    // then the trigger works on observed demand alone, as the live controller does before
+    // history accumulates.
+    let min_history = ((86_400 / trace.step()) as usize).max(MIN_FORECAST_POINTS);
+    let mut view: Option<ForecastView> = None;
+    let mut last_refit: Option<(i64, usize)> = None;
+    let mut out = Outcome {
+        predictive: Summary {
+            migrations: Some(0),
+            migration_attempts: Some(0),
+            rollbacks: Some(0),
+            ..Summary::default()
+        },
+        reactive: Summary::default(),
+        timeline: Vec::new(),
+        decisions: Vec::new(),
+        counted_from,
+        forecasts: 0,
+        forecast_failures: 0,
+    };
+    let mut bucket: Option<TimelinePoint> = None;
+    let total_steps = ((end - start) / STEP_S).max(1);
+
+    let mut t = start;
+    while t <= end {
+        let counted = t >= counted_from;
+        let demand = trace.rate_at(t);
+        predictive.settle(t);
+        reactive.settle(t);
+        let (split, guard) = predictive.serve(t, demand, STEP_S);
+        let served_reactive = reactive.serve(demand);
+        if counted {
+            out.predictive
+                .add_step(demand, split.unserved(), predictive.cost_units(), STEP_S);
+            out.reactive.add_step(
+                demand,
+                served_reactive.unserved,
+                reactive.cost_units(),
+                STEP_S,
+            );
+        }
+        let mut decisions: Vec<Decision> = guard.into_iter().collect();
+
+        if (t - start) % settings.tick_s == 0 {
+            let known = trace.known_at(t);
+            let due = match last_refit {
+                None => true,
+                Some((at, seen)) => t - at >= settings.refit_every_s && known > seen,
+            };
+            if due {
+                // Only samples at or before `t`: the forecaster cannot see the future.
+                let history = trace.history_at(t);
+                if history.values.iter().filter(|v| v.is_finite()).count() >= min_history {
+                    out.forecasts += 1;
+                    match forecaster.upper(t, &history, steps_ahead) {
+                        Ok(upper) => view = ForecastView::new(&history, upper).or(view),
+                        Err(e) => {
+                            out.forecast_failures += 1;
+                            tracing::warn!(now = t, error = %e, "simulate: forecast failed; keeping the previous one");
+                        }
+                    }
+                    last_refit = Some((t, known));
+                }
+            }
+            let applied = predictive.decide(t, demand, view.as_ref());
+            if counted {
+                out.predictive.scaling_actions += applied.scaling_actions;
+            }
+            decisions.extend(applied.decisions);
+        }
+        if reactive.sync(t, served_reactive.served) && counted {
+            out.reactive.scaling_actions += 1;
+        }
+        for d in decisions {
+            if d.time >= counted_from {
+                count_decision(&mut out.predictive, &d);
+            }
+            out.decisions.push(d);
+        }
+
+        let bucket_start = start + (t - start) / trace.step() * trace.step();
+        let point = TimelinePoint {
+            time: bucket_start,
+            demand,
+            upper: view.as_ref().and_then(|v| v.at(t)),
+            predictive_capacity: predictive.ready_capacity(),
+            reactive_capacity: served_reactive.capacity,
+        };
+        bucket = Some(match bucket {
+            Some(b) if b.time == bucket_start => merge(b, &point),
+            Some(b) => {
+                out.timeline.push(b);
+                point
+            }
+            None => point,
+        });
+        let done = (t - start) / STEP_S;
+        if done % 5760 == 0 {
+            progress(done as f64 / total_steps as f64);
+        }
+        t += STEP_S;
+    }
+    out.timeline.extend(bucket);
+    progress(1.0);
+    Ok(out)
+}
+
+fn count_decision(s: &mut Summary, d: &Decision) {
+    let counter = match d.to {
+        "provisioning" => &mut s.migration_attempts,
+        "migrated" if d.from == "ramping" => &mut s.migrations,
+        "rolled_back" => &mut s.rollbacks,
+        _ => return,
+    };
+    *counter = Some(counter.unwrap_or(0) + 1);
+}
+
+fn merge(mut b: TimelinePoint, p: &TimelinePoint) -> TimelinePoint {
+    b.demand = b.demand.max(p.demand);
+    b.upper = match (b.upper, p.upper) {
+        (Some(a), Some(c)) => Some(a.max(c)),
+        (a, c) => a.or(c),
+    };
+    b.predictive_capacity = b.predictive_capacity.min(p.predictive_capacity);
+    b.reactive_capacity = b.reactive_capacity.min(p.reactive_capacity);
+    b
+}
