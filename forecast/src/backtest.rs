@@ -114,6 +114,12 @@ impl Forecaster {
                 let train = series.head(*origin);
                 let actual: Vec<f64> = series.values[*origin..*origin + horizon].to_vec();
                 match self.forecast(&train, horizon, row_options) {
+                    // A fixed model that fell back is not that model's score.
+                    Ok(fc) if row_options.model != ModelKind::Auto && fc.model != *name => {
+                        tracing::info!(model = %name, fold = f, fell_back_to = %fc.model, "model could not fit");
+                        result.mase.push(f64::NAN);
+                        result.smape.push(f64::NAN);
+                    }
                     Ok(fc) => {
                         let filled = crate::grid::fill_missing(&train.values);
                         let pairs: (Vec<f64>, Vec<f64>) = actual

@@ -121,14 +121,16 @@ impl Runner<'_> {
             signals.extend(regressors.iter().map(|r| format!("regressor:{}", r.name)));
         } else if !self.events.is_empty() {
             let week = (7 * 86_400 / self.step.max(1)) as usize;
-            let baseline_lag = if self.step <= 86_400 && train.len() >= 4 * week {
+            let baseline_lag = if self.step <= 86_400 && origin >= 4 * week {
                 week
             } else {
                 self.season
             };
+            // Learn event effects from all history, not just the model's window: holidays
+            // are rare, and the last one is usually months back.
             let history = History {
-                values: train,
-                start,
+                values: &self.values[..origin],
+                start: self.start,
                 step: self.step,
                 baseline_lag,
             };
