@@ -10,12 +10,27 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+mod cgroup;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
+#[cfg(feature = "kubernetes")]
+mod kubernetes_objects;
+pub mod podman;
+mod podman_cli;
+mod ports;
+mod proc_identity;
+pub mod process;
+mod process_state;
+mod process_stop;
+mod template_id;
+mod workload_locks;
+
 /// CPU and memory given to one instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
-    /// CPU in thousandths of a core (1000 = one core).
+    /// CPU in thousandths of a core (1000 = one core); 0 means no CPU limit.
     pub cpu_millis: u32,
-    /// Memory limit in MiB.
+    /// Memory limit in MiB; 0 means no memory limit.
     pub memory_mib: u32,
 }
 
@@ -87,6 +102,17 @@ pub enum ProvisionError {
 /// Implementations must be idempotent (calling `scale` twice with the same target changes
 /// nothing the second time) and must find their own instances again after a controller
 /// restart (by label, pid file or state), so a `kill -9` of the controller leaks nothing.
+///
+/// How each backend resizes and reports readiness:
+///
+/// | backend | resize | `scale`/`instances` return |
+/// |---|---|---|
+/// | `process` | cgroup limits rewritten in place | every live process (maybe not listening yet) |
+/// | `podman` | `podman update` in place (replacement if that fails) | every running container |
+/// | `kubernetes` | rolling update of the Deployment's pods | ready EndpointSlice members only |
+///
+/// Instances started from a different template (command, image, port or environment) are
+/// replaced by `scale` (`process`, `podman`) or rolled out (`kubernetes`).
 #[async_trait]
 pub trait Provisioner: Send + Sync {
     /// `process`, `podman` or `kubernetes`.
