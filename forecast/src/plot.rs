@@ -146,8 +146,11 @@ fn axes(
         svg,
         r##"<line x1="{LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#888888"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#888888"/>"##
     );
-    for k in 0..=5 {
-        let v = lo + (hi - lo) * k as f64 / 5.0;
+    let tick = nice_step((hi - lo) / 5.0);
+    let first = (lo / tick).ceil() as i64;
+    let last = (hi / tick).floor() as i64;
+    for k in first..=last {
+        let v = k as f64 * tick;
         let py = y(v);
         let _ = writeln!(
             svg,
@@ -168,9 +171,14 @@ fn axes(
         let label = DateTime::from_timestamp(t, 0)
             .map(|d| d.format(format).to_string())
             .unwrap_or_default();
+        let anchor = match k {
+            0 => "start",
+            6 => "end",
+            _ => "middle",
+        };
         let _ = writeln!(
             svg,
-            r##"<text x="{:.1}" y="{:.0}" text-anchor="middle">{label}</text>"##,
+            r##"<text x="{:.1}" y="{:.0}" text-anchor="{anchor}">{label}</text>"##,
             x(t),
             bottom + 16.0
         );
@@ -181,6 +189,19 @@ fn axes(
         (LEFT + right) / 2.0,
         bottom + 32.0
     );
+}
+
+/// A 1, 2 or 5 times a power of ten at least `raw`, so axis ticks fall on round values.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw > 0.0) || !raw.is_finite() {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude)
 }
 
 fn points(iter: impl Iterator<Item = (f64, f64)>) -> String {
@@ -211,6 +232,13 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(nice_step(4300.0), 5000.0);
+        assert_eq!(nice_step(0.13), 0.2);
+        assert_eq!(nice_step(0.0), 1.0);
+    }
 
     #[test]
     fn svg_has_history_forecast_band_event_and_escapes_names() {
