@@ -6,6 +6,8 @@
 
 #[path = "provision_support/fake_api_server.rs"]
 mod fake_api_server;
+#[path = "provision_support/fake_cluster.rs"]
+mod fake_cluster;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -64,8 +64,12 @@ impl CgroupRoot {
         let memory_own = own_group(self_cgroup, Some("memory")).unwrap_or_default();
         let cpu = under(&cpu_mount, &cpu_own).join("umbra");
         let memory = under(&memory_mount, &memory_own).join("umbra");
-        create_dir(&cpu)?;
-        create_dir(&memory)?;
+        // Creating them proves they are writable; they are made again on first use, and
+        // not left behind by a controller that never starts an instance.
+        for dir in [&cpu, &memory] {
+            create_dir(dir)?;
+            let _in_use_by_another_controller = std::fs::remove_dir(dir);
+        }
         Ok(Self::V1 { cpu, memory })
     }
 
@@ -85,7 +89,9 @@ impl CgroupRoot {
             Self::V2 { dir } => {
                 let workload_dir = dir.join(workload);
                 std::fs::create_dir_all(&workload_dir)?;
-                // v2 only hands a controller to children whose parent lists it.
+                // v2 only hands a controller to children whose parent lists it; `umbra` may
+                // have been removed and made again since detection.
+                write(&dir.join("cgroup.subtree_control"), "+cpu +memory")?;
                 write(&workload_dir.join("cgroup.subtree_control"), "+cpu +memory")?;
                 let dir = workload_dir.join(name);
                 std::fs::create_dir_all(&dir)?;
@@ -94,14 +100,18 @@ impl CgroupRoot {
         }
     }
 
-    /// Removes the (now empty) `umbra/<workload>` groups; groups still in use are left.
+    /// Removes the (now empty) `umbra/<workload>` groups, and `umbra` itself once no other
+    /// workload uses it: a leftover child group would keep whoever manages the controller's
+    /// own group (a container runtime, a sandbox) from removing that group.
     pub(crate) fn remove_workload(&self, workload: &str) -> io::Result<()> {
-        let dirs = match self {
-            Self::V1 { cpu, memory } => vec![cpu.join(workload), memory.join(workload)],
-            Self::V2 { dir } => vec![dir.join(workload)],
+        let roots = match self {
+            Self::V1 { cpu, memory } => vec![cpu, memory],
+            Self::V2 { dir } => vec![dir],
         };
-        for dir in dirs {
-            remove_dir(&dir)?;
+        for root in roots {
+            remove_dir(&root.join(workload))?;
+            // Fails (busy, not empty) while another workload has groups there: that is fine.
+            let _still_in_use = std::fs::remove_dir(root);
         }
         Ok(())
     }

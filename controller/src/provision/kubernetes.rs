@@ -65,6 +65,18 @@ impl KubernetesProvisioner {
         Self { client, options }
     }
 
+    /// A provisioner with a client configured from the environment: the in-cluster service
+    /// account when running in a pod, else `$KUBECONFIG` / `~/.kube/config`.
+    pub async fn from_environment(options: KubernetesOptions) -> Result<Self, ProvisionError> {
+        let client = Client::try_default()
+            .await
+            .map_err(|e| ProvisionError::Backend {
+                backend: BACKEND,
+                message: format!("no Kubernetes configuration (in-cluster or kubeconfig): {e}"),
+            })?;
+        Ok(Self::new(client, options))
+    }
+
     fn api<K>(&self) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
