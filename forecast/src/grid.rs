@@ -179,8 +179,9 @@ pub fn fill_missing(values: &[f64]) -> Vec<f64> {
     }
     for pair in known.windows(2) {
         let (a, b) = (pair[0], pair[1]);
-        for i in a + 1..b {
-            out[i] = values[a] + (values[b] - values[a]) * (i - a) as f64 / (b - a) as f64;
+        for (offset, v) in out[a + 1..b].iter_mut().enumerate() {
+            let i = a + 1 + offset;
+            *v = values[a] + (values[b] - values[a]) * (i - a) as f64 / (b - a) as f64;
         }
     }
     out

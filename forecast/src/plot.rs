@@ -193,7 +193,7 @@ fn axes(
 
 /// A 1, 2 or 5 times a power of ten at least `raw`, so axis ticks fall on round values.
 fn nice_step(raw: f64) -> f64 {
-    if !(raw > 0.0) || !raw.is_finite() {
+    if raw.is_nan() || raw <= 0.0 || !raw.is_finite() {
         return 1.0;
     }
     let magnitude = 10f64.powf(raw.log10().floor());

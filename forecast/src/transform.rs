@@ -14,7 +14,7 @@ pub fn clip_outliers(values: &[f64], window: usize, k: f64) -> Vec<f64> {
     let centre = median(&residuals);
     let deviations: Vec<f64> = residuals.iter().map(|r| (r - centre).abs()).collect();
     let spread = k * 1.4826 * median(&deviations);
-    if !(spread > 0.0) {
+    if spread.is_nan() || spread <= 0.0 {
         return values.to_vec();
     }
     values
