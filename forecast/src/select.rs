@@ -127,10 +127,13 @@ pub(crate) fn choose(
     }
     scores.sort_by(|a, b| a.mase.total_cmp(&b.mase));
 
-    let model = pick(&scores, runner.config.tie_tolerance).unwrap_or(match requested {
-        ModelKind::Auto => ModelKind::SeasonalNaive,
+    // Only `Auto` chooses; a named model (an ensemble too) is kept, its folds only calibrate.
+    let model = match requested {
+        ModelKind::Auto => {
+            pick(&scores, runner.config.tie_tolerance).unwrap_or(ModelKind::SeasonalNaive)
+        }
         other => other,
-    });
+    };
     let residuals = folds
         .origins
         .iter()

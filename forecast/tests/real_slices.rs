@@ -208,6 +208,12 @@ fn backtest_reports_every_model_and_the_auto_pick() {
     assert_eq!(snaive.mase.len(), 2);
     assert!(snaive.mean_mase.is_finite());
     assert!(calls > 2);
+    let ensemble = report
+        .models
+        .iter()
+        .find(|m| m.model == "median-top3")
+        .expect("ensemble row");
+    assert!(ensemble.mean_mase.is_finite(), "{ensemble:?}");
     assert_ne!(report.auto_pick, "auto");
 }
 
