@@ -62,12 +62,23 @@ impl Drop for KillLeftovers {
         let Ok(state) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             return;
         };
-        for record in state["instances"].as_array().into_iter().flatten() {
+        let records = state["instances"].as_array().cloned().unwrap_or_default();
+        for record in &records {
             if let Some(pid) = record["pid"].as_i64() {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                let pgid = nix::unistd::Pid::from_raw(pid as i32);
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // Their cgroups, then the workload's and umbra's groups if nothing else uses them.
+        for record in &records {
+            let cgroup = &record["cgroup"];
+            for key in ["cpu", "memory", "dir"] {
+                if let Some(dir) = cgroup[key].as_str() {
+                    for dir in Path::new(dir).ancestors().take(3) {
+                        let _ = std::fs::remove_dir(dir);
+                    }
+                }
             }
         }
     }
@@ -518,4 +529,36 @@ async fn unusable_templates_are_rejected_naming_the_problem() {
         "{err}"
     );
     assert!(provisioner.instances("missing").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_writable_cgroups_instances_run_unlimited_and_say_so() {
+    let state = tempfile::tempdir().unwrap();
+    let no_cgroups = tempfile::tempdir().unwrap(); // an empty "cgroup filesystem"
+    let options = ProcessOptions {
+        cgroup_fs: no_cgroups.path().to_path_buf(),
+        ..options()
+    };
+    let provisioner = ProcessProvisioner::new(state.path().to_path_buf(), options).unwrap();
+    assert!(!provisioner.limits_enforced());
+    let w = workload("unlimited");
+    let _leftovers = KillLeftovers(provisioner.state_file(&w));
+    let started = provisioner
+        .scale(&http_server(&w), target(1, IDLE))
+        .await
+        .unwrap();
+    http::wait_for_200(started[0].addr, "/", HTTP_TIMEOUT).await;
+    let groups = std::fs::read_to_string(format!("/proc/{}/cgroup", started[0].id)).unwrap();
+    assert!(!groups.contains("umbra"), "no umbra cgroup: {groups}");
+    // Resizing still records the size (nothing to enforce it with).
+    let resized = provisioner
+        .scale(&http_server(&w), target(1, FULL))
+        .await
+        .unwrap();
+    assert_eq!(
+        (resized[0].id.as_str(), resized[0].resources),
+        (started[0].id.as_str(), FULL)
+    );
+    provisioner.stop_all(&w).await.unwrap();
+    wait_dead(pid_of(&started[0].id)).await;
 }
