@@ -1,7 +1,7 @@
 //! Rolling-origin backtest of every model (and of `auto`) for `umbra backtest`.
 
 use crate::metrics::{mase, mean, smape};
-use crate::seasons::natural_season;
+use crate::seasons::season_of;
 use crate::{ForecastError, ForecastOptions, Forecaster, ModelKind, Series};
 
 /// Scores of one model over the folds.
@@ -60,8 +60,10 @@ impl Forecaster {
         mut progress: impl FnMut(BacktestProgress<'_>),
     ) -> Result<BacktestReport, ForecastError> {
         options.validate()?;
-        let season = natural_season(series.step);
         let n = series.len();
+        let periods =
+            crate::seasons::detect_periods(&crate::grid::fill_missing(&series.values), series.step);
+        let season = season_of(series.step, n, &periods);
         let origins: Vec<usize> = (1..=folds)
             .rev()
             .filter_map(|f| n.checked_sub(f * horizon))

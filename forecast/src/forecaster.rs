@@ -8,7 +8,7 @@ use augurs::prophet::wasmstan::WasmstanOptimizer;
 use crate::grid::fill_missing;
 use crate::intervals::band;
 use crate::runner::Runner;
-use crate::seasons::{detect_periods, natural_season};
+use crate::seasons::{detect_periods, season_of};
 use crate::select::{ModelScore, Selection, choose};
 use crate::{ForecastError, ForecastOptions, ForecasterConfig, ModelKind, Series};
 
@@ -199,8 +199,8 @@ impl Forecaster {
             values: fill_missing(&series.values),
             start: series.start,
             step: series.step,
+            season: season_of(series.step, series.len(), &periods),
             periods,
-            season: natural_season(series.step),
             events: options.widened_events(),
             regressors: &options.regressors,
             optimizer: if needs_prophet {

@@ -21,6 +21,18 @@ pub fn natural_season(step: i64) -> usize {
     calendar_periods(step).first().copied().unwrap_or(1)
 }
 
+/// The season of a series of `len` points: the calendar one ([`natural_season`]) when the data
+/// holds two cycles of it, else the shortest detected period (a trace replayed faster than
+/// real time has cycles, just not calendar ones), else 1.
+pub fn season_of(step: i64, len: usize, periods: &[usize]) -> usize {
+    let natural = natural_season(step);
+    if natural > 1 && len >= 2 * natural {
+        natural
+    } else {
+        periods.first().copied().unwrap_or(1)
+    }
+}
+
 /// Seasonal periods (in steps) detected in `values`, shortest first.
 ///
 /// Two tests, both on the data: augurs' periodogram, whose peaks within 15% of a calendar
@@ -35,7 +47,13 @@ pub fn detect_periods(values: &[f64], step: i64) -> Vec<usize> {
     if n < 8 {
         return Vec::new();
     }
-    let calendar = calendar_periods(step);
+    // Only calendar periods the data can show twice count: on a series replayed faster than
+    // real time (one point a second) a "day" of 86,400 points is meaningless, and the cycles the
+    // periodogram finds are the real ones.
+    let calendar: Vec<usize> = calendar_periods(step)
+        .into_iter()
+        .filter(|c| n >= 2 * c)
+        .collect();
     let max_period = (n / 3).clamp(4, 4096) as u32;
     let detector = PeriodogramDetector::builder()
         .min_period(2)
@@ -53,7 +71,7 @@ pub fn detect_periods(values: &[f64], step: i64) -> Vec<usize> {
         let period = match snapped {
             Some(c) => c,
             None if !calendar.is_empty() => continue,
-            None => raw,
+            None => refine(&centred, raw),
         };
         if n >= 2 * period && !found.contains(&period) {
             found.push(period);
@@ -105,6 +123,16 @@ fn detrend(values: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The lag within -20%/+25% of a periodogram peak with the highest autocorrelation: Welch
+/// segments place a 48-step cycle at 42 or 63, the autocorrelation puts it back at 48.
+fn refine(centred: &[f64], raw: usize) -> usize {
+    let lo = (raw * 4 / 5).max(2);
+    let hi = (raw * 5 / 4).min(centred.len() / 2).max(lo);
+    (lo..=hi)
+        .max_by(|a, b| autocorrelation(centred, *a).total_cmp(&autocorrelation(centred, *b)))
+        .unwrap_or(raw)
+}
+
 fn autocorrelation(centred: &[f64], lag: usize) -> f64 {
     let var: f64 = centred.iter().map(|v| v * v).sum();
     if var == 0.0 || lag >= centred.len() {
@@ -133,6 +161,19 @@ mod tests {
             .map(|i| 10.0 + (2.0 * std::f64::consts::PI * i as f64 / 48.0).sin())
             .collect();
         assert_eq!(detect_periods(&values, 1800), vec![48]);
+    }
+
+    #[test]
+    fn a_trace_replayed_at_one_point_a_second_keeps_its_cycle() {
+        // A 48-point cycle on a 1 s grid: no calendar period fits, the data's own does.
+        let values: Vec<f64> = (0..48 * 7)
+            .map(|i| 10.0 + (2.0 * std::f64::consts::PI * i as f64 / 48.0).sin())
+            .collect();
+        let periods = detect_periods(&values, 1);
+        assert!(periods.contains(&48), "{periods:?}");
+        assert_eq!(season_of(1, values.len(), &periods), periods[0]);
+        assert_eq!(season_of(1800, 48 * 7, &[48]), 48);
+        assert_eq!(season_of(1, 10, &[]), 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: binaries, free ports, upstream servers, processes.
 
 pub mod binaries;
+pub mod controller;
 pub mod http;
 pub mod ports;
 pub mod proxy;

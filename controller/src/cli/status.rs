@@ -109,6 +109,18 @@ pub struct ImportArgs {
     /// Config whose data dir receives it.
     #[arg(long, short, default_value = crate::up::DEFAULT_CONFIG)]
     pub config: PathBuf,
+    /// Keep only the last N points.
+    #[arg(long)]
+    pub last: Option<usize>,
+    /// Respace points to this step (e.g. `1s`: a 30-minute trace replayed a point a second).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub step: Option<std::time::Duration>,
+    /// Shift the series so its last point is now (replay a trace as recent history).
+    #[arg(long)]
+    pub end_now: bool,
+    /// Multiply every value.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
 }
 
 /// Imports a CSV into the store.
@@ -122,12 +134,19 @@ pub fn run_import(args: &ImportArgs) -> anyhow::Result<()> {
     let config = crate::up::load_with_token(&args.config, "unused")?;
     std::fs::create_dir_all(&config.controller.data_dir)?;
     let store = crate::store::Store::open(&config.controller.data_dir.join("umbra.sqlite"))?;
+    let replay = crate::history::import::Replay {
+        last: args.last,
+        step_ms: args.step.map(|d| d.as_millis() as i64),
+        end_ms: args.end_now.then(crate::clock::unix_ms),
+        scale: args.scale,
+    };
     let n = crate::history::import::import_csv(
         &store,
         &args.input,
         &args.workload,
         &args.pool,
         resource,
+        replay,
     )?;
     println!(
         "imported {n} samples into {}/{}/{}",

@@ -71,9 +71,16 @@ impl PrimarySupervisor {
                 children.remove(&addr);
             }
             if probe::ready(addr, None, Duration::from_millis(200)).await {
+                // Still running from before a controller crash: adopt it (its pid file lets a
+                // later decommission stop it).
                 continue;
             }
             let child = self.spawn(addr)?;
+            if let Some(pid) = child.id() {
+                if let Err(e) = std::fs::write(self.pid_file(addr), pid.to_string()) {
+                    tracing::warn!(workload = %self.workload, %addr, error = %e, "writing the pid file failed");
+                }
+            }
             children.insert(addr, child);
         }
         Ok(())
@@ -114,7 +121,13 @@ impl PrimarySupervisor {
         Ok(child)
     }
 
-    /// Stops every instance this supervisor started (decommission or shutdown).
+    fn pid_file(&self, addr: SocketAddr) -> PathBuf {
+        self.log_dir
+            .join(format!("{}-primary-{}.pid", self.workload, addr.port()))
+    }
+
+    /// Stops every primary instance: the ones this process started and the ones adopted from
+    /// before a restart (by pid file, only if the pid still runs a command naming the address).
     pub async fn stop(&self) {
         self.wanted
             .store(false, std::sync::atomic::Ordering::Relaxed);
@@ -125,6 +138,25 @@ impl PrimarySupervisor {
             } else {
                 tracing::info!(workload = %self.workload, %addr, "primary instance stopped");
             }
+            let _gone = std::fs::remove_file(self.pid_file(addr));
+        }
+        for &addr in &self.addrs {
+            let path = self.pid_file(addr);
+            let Some(pid) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&addr.to_string()) {
+                let signalled = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                tracing::info!(workload = %self.workload, %addr, pid, ok = signalled.is_ok(), "adopted primary instance stopped");
+            }
+            let _gone = std::fs::remove_file(&path);
         }
     }
 

@@ -29,6 +29,11 @@ pub struct WorkloadRuntime {
     /// Shadow requests seen during the current ramp step (for the gate's minimum).
     step_requests: f64,
     step_p99_ms: Option<f64>,
+    /// Full-size instances the migration provisions; fixed when it starts so that a growing
+    /// forecast scales the pool up instead of making it look "not ready".
+    target: u32,
+    /// Ready full-size instances the migration needs; fewer means the shadow is unhealthy.
+    required: u32,
     last_reason: String,
     would_do: Vec<String>,
 }
@@ -59,6 +64,8 @@ impl WorkloadRuntime {
             attempt_started_ms: 0,
             step_requests: 0.0,
             step_p99_ms: None,
+            target: 1,
+            required: 1,
             last_reason: String::new(),
             would_do: Vec::new(),
         }
@@ -109,7 +116,12 @@ impl WorkloadRuntime {
         }
         let full = resources(self.policy.sizing.full());
         let view = self.shadow.observe(full).await.unwrap_or_default();
-        let plan_full = self.policy.sizing.min_instances().max(1);
+        // What the migration had provisioned before the restart is what the provisioner finds.
+        let plan_full = (view.instances.len() as u32)
+            .max(self.policy.sizing.min_instances())
+            .max(1);
+        self.target = plan_full;
+        self.required = plan_full;
         let shadow_ready = view.ready_full >= plan_full;
         let (next, actions, reason) = recover(&stored, shadow_ready, now as u64);
         tracing::info!(workload = %self.name(), from = stored.name(), to = next.name(), reason = %reason, "recovered migration state");
@@ -120,13 +132,8 @@ impl WorkloadRuntime {
             self.attempt_started_ms = now;
         }
         self.commit(ctx, &stored, next, &reason, now);
-        // Re-apply the target after a restart: the provisioner finds its instances again.
-        let plan = ShadowPlan {
-            instances: plan_full,
-            size: self.policy.sizing.full(),
-            warm: true,
-        };
-        self.execute(ctx, actions, &view, plan, true).await;
+        // Force: after a restart the provisioner must re-apply what the store says.
+        self.execute(ctx, actions, &view, true).await;
     }
 
     /// One tick.
@@ -186,6 +193,27 @@ impl WorkloadRuntime {
             plan.warm = true;
             plan.instances = plan.instances.max(1);
         }
+        match self.phase {
+            // A new attempt provisions for the plan of the moment.
+            Phase::Idle | Phase::RolledBack { .. } => {
+                self.target = plan.instances.max(1);
+                self.required = self.target;
+            }
+            // Growing demand while on the shadow scales it up; readiness is still judged
+            // against what was ready before, until the new instances are up.
+            Phase::Migrated { .. } if plan.instances > self.target => {
+                self.target = plan.instances;
+                let target = ShadowTarget {
+                    instances: self.target,
+                    resources: resources(self.policy.sizing.full()),
+                };
+                if let Err(e) = self.shadow.apply(target, false).await {
+                    ctx.metrics.error("provision");
+                    tracing::error!(workload = %name, error = %e, "scaling the shadow pool up failed");
+                }
+            }
+            _ => {}
+        }
 
         let proxy_view = ctx.proxies.workloads().await;
         let mut reports: Vec<ProxyWorkload> = Vec::new();
@@ -236,7 +264,10 @@ impl WorkloadRuntime {
             ctx.metrics.error("proxy");
             tracing::warn!(workload = %name, error = %e, "announcing the shadow pool failed");
         }
-        let shadow_ready = view.ready_full >= plan.instances.max(1);
+        if view.ready_full >= self.target {
+            self.required = self.target;
+        }
+        let shadow_ready = view.ready_full >= self.required;
 
         // The gate: what the shadow did during this ramp step.
         if let Some(shadow) = observed.pools.get("shadow") {
@@ -288,11 +319,14 @@ impl WorkloadRuntime {
             self.count_outcome(ctx, &from, &next);
             self.commit(ctx, &from, next, &reason, now);
         }
-        self.execute(ctx, actions, &view, plan, false).await;
+        let sets_weight = actions.iter().any(|a| matches!(a, Action::SetWeight(_)));
+        self.execute(ctx, actions, &view, false).await;
         // Repair: keep the proxies' weight at the phase's weight (a failed call, a restarted
-        // proxy), unless a proxy-side rollback is being handled this very tick.
+        // proxy), unless this tick set it already (the reports predate that) or a proxy-side
+        // rollback is being handled.
         let want = self.phase.weight();
         if !proxy_rolled_back
+            && !sets_weight
             && reports.iter().any(|r| {
                 (r.shadow_weight - want).abs() > 1e-6 && !(want > 0.0 && r.state == "rolled_back")
             })
@@ -375,7 +409,6 @@ impl WorkloadRuntime {
         ctx: &Context,
         actions: Vec<Action>,
         view: &ShadowView,
-        plan: ShadowPlan,
         force: bool,
     ) {
         let name = self.name().to_string();
@@ -383,7 +416,7 @@ impl WorkloadRuntime {
             let result: Result<(), String> = match &action {
                 Action::ProvisionShadow => {
                     let target = ShadowTarget {
-                        instances: plan.instances.max(1),
+                        instances: self.target.max(1),
                         resources: resources(self.policy.sizing.full()),
                     };
                     self.shadow

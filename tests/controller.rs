@@ -1,0 +1,311 @@
+//! End-to-end: `umbra run` + `umbra-proxy` + real instances, driven by a real trace.
+//!
+//! The history is a week of NYC taxi demand (`../shared/data/traces/numenta-NAB/nyc_taxi.csv`,
+//! rows 155..=490, ending at 05:00 before the morning rise) replayed at one point per second and
+//! scaled to requests/s, so the controller's forecast sees the morning peak a few seconds ahead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use umbra_e2e::controller::{Stack, slice_trace, traces};
+use umbra_e2e::http::{client, eventually};
+
+/// Fast clocks so a whole migration fits in a test: 1 s grid, ramp steps of 1 s.
+const CONTROLLER: &str =
+    "step = \"1s\"\nscrape_interval = \"500ms\"\nforecast_interval = \"1s\"\ntick = \"250ms\"\n";
+
+fn policy(at_full: &str) -> String {
+    format!(
+        "[forecast]\nquantile = 0.9\nhorizon = \"60s\"\n\n\
+         [sizing]\ninstance_capacity = 10.0\nbuffer = 0.2\nmin_instances = 1\nmax_instances = 4\nstartup = \"2s\"\n\
+         idle = {{ cpu_millis = 200, memory_mib = 64 }}\nfull = {{ cpu_millis = 1000, memory_mib = 256 }}\n\n\
+         [trigger]\nthreshold = 0.9\nclear_below = 0.3\nlead_time = \"20s\"\nmin_hold = \"10m\"\n\n\
+         [ramp]\nstart_weight = 0.1\nstep = 0.1\ninterval = \"1s\"\nmin_requests = 2\nmax_p99_ms = 500\n\
+         at_full = \"{at_full}\"\nprovision_timeout = \"30s\"\nretry_after = \"10m\"\n"
+    )
+}
+
+fn workload() -> String {
+    "[[workloads]]\nname = \"api\"\nprimary = [\"127.0.0.1:PRIMARY\"]\npolicy = \"test\"\n\n\
+     [workloads.instance]\ncommand = [\"{umbra}\", \"backend\", \"--listen\", \"{addr}\", \"--capacity\", \"2000\", \"--name\", \"inst-{port}\"]\n\
+     health_path = \"/healthz\"\nmanage_primary = true\n\n\
+     [workloads.guard]\nwindow = \"2s\"\nmin_requests = 10\nmax_p99_ms = 400\nmax_error_rate = 0.5\ncooldown = \"5s\"\n"
+        .replace("PRIMARY", &umbra_e2e::free_port().to_string())
+}
+
+/// A stack with the trace imported and live traffic of ~5 requests/s (below the 9 rps trigger)
+/// so the forecast, not observed overload, starts the migration.
+async fn stack(at_full: &str) -> (Stack, Load) {
+    let mut s = Stack::new(CONTROLLER, &workload(), &policy(at_full));
+    let slice = s.dir.path().join("history.csv");
+    slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+    s.import("api", &slice, 0.001);
+    s.start_proxy().await;
+    s.start_controller().await;
+    // The controller starts the primary backend; traffic begins once it serves.
+    let url = format!("http://{}/", s.listen);
+    let serving = eventually(Duration::from_secs(20), || {
+        let req = client().get(&url).send();
+        async move {
+            req.await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await;
+    assert!(serving.is_some(), "primary never served");
+    let load = Load::start(s.listen, 5.0);
+    (s, load)
+}
+
+/// Steady client traffic; counts failures.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(listen: std::net::SocketAddr, rps: f64) -> Load {
+        let (stop, ok, failed) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let (s, o, f) = (stop.clone(), ok.clone(), failed.clone());
+        let task = tokio::spawn(async move {
+            let c = client();
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rps));
+            while !s.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let (c, o, f) = (c.clone(), o.clone(), f.clone());
+                tokio::spawn(async move {
+                    match c.get(format!("http://{listen}/")).send().await {
+                        Ok(r) if r.status().is_success() => o.fetch_add(1, Ordering::Relaxed),
+                        _ => f.fetch_add(1, Ordering::Relaxed),
+                    };
+                });
+            }
+        });
+        Load {
+            stop,
+            ok,
+            failed,
+            task,
+        }
+    }
+
+    async fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _finished = self.task.await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+async fn wait_state(s: &Stack, want: &[&str], within: Duration) -> Option<serde_json::Value> {
+    eventually(within, || async {
+        let w = s.status("api").await;
+        want.iter()
+            .any(|st| w["migration_state"] == *st)
+            .then_some(w)
+    })
+    .await
+}
+
+async fn weight_at_least(s: &Stack, w: f64, within: Duration) -> bool {
+    eventually(within, || async {
+        (s.proxy_workload("api").await["shadow_weight"].as_f64()? >= w).then_some(())
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forecast_shortage_provisions_ramps_in_steps_and_decommissions_primary() {
+    let (s, load) = stack("decommission").await;
+    let migrated = wait_state(&s, &["migrated"], Duration::from_secs(60)).await;
+    let (ok, failed) = load.stop().await;
+    let w = migrated.expect("never reached migrated");
+    assert_eq!(w["shadow_weight"], 1.0);
+    assert!(w["shadow_instances"].as_u64().unwrap_or(0) >= 2, "{w}");
+    assert_eq!(s.proxy_workload("api").await["shadow_weight"], 1.0);
+
+    // The decision log: provisioning because of the forecast, then 10 ramp steps, then done.
+    let log = s.api_json("/v1/transitions?workload=api&limit=100").await;
+    let log: Vec<_> = log
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .collect();
+    let reasons: Vec<String> = log
+        .iter()
+        .map(|t| format!("{} -> {}: {}", t["from"], t["to"], t["reason"]))
+        .collect();
+    assert!(reasons[0].contains("shortage predicted"), "{reasons:#?}");
+    let steps = log.iter().filter(|t| t["to"] == "ramping").count();
+    assert_eq!(steps, 10, "ramp 0.1 -> 1.0 in steps of 0.1: {reasons:#?}");
+    assert!(
+        reasons.last().is_some_and(|r| r.contains("decommissioned")),
+        "{reasons:#?}"
+    );
+
+    // Primary is decommissioned: its backend no longer answers; clients never noticed.
+    let primary = s.proxy_workload("api").await["primary"]["upstreams"][0]["address"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let down = eventually(Duration::from_secs(5), || {
+        let p = primary.clone();
+        async move {
+            tokio::net::TcpStream::connect(&p)
+                .await
+                .is_err()
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(
+        down.is_some(),
+        "primary {primary} still answers after decommission"
+    );
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} client requests failed during the migration",
+        ok + failed
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", s.api))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("umbra_migrations_total{outcome=\"completed\",workload=\"api\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shadow_instance_killed_mid_ramp_rolls_back_without_failing_clients() {
+    let (s, load) = stack("keep_warm").await;
+    assert!(
+        weight_at_least(&s, 0.3, Duration::from_secs(60)).await,
+        "ramp never reached 0.3"
+    );
+    let pids = s.shadow_pids("api");
+    assert!(!pids.is_empty());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill instance");
+    let rolled = wait_state(&s, &["rolled_back"], Duration::from_secs(15)).await;
+    let (ok, failed) = load.stop().await;
+    let w = rolled.expect("no rollback after a shadow instance died");
+    assert_eq!(w["shadow_weight"], 0.0);
+    assert_eq!(s.proxy_workload("api").await["shadow_weight"], 0.0);
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} client requests failed",
+        ok + failed
+    );
+    assert!(w["last_reason"].as_str().is_some_and(|r| !r.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_controller_killed_mid_ramp_resumes_on_restart() {
+    let (mut s, load) = stack("keep_warm").await;
+    assert!(
+        weight_at_least(&s, 0.3, Duration::from_secs(60)).await,
+        "ramp never reached 0.3"
+    );
+    s.kill_controller();
+    let held = s.proxy_workload("api").await["shadow_weight"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        held >= 0.3,
+        "the proxy keeps serving the last weight while the controller is down"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.start_controller().await;
+    let done = wait_state(&s, &["migrated"], Duration::from_secs(40)).await;
+    let (ok, failed) = load.stop().await;
+    done.expect("did not finish the migration after restart");
+    let log = s.api_json("/v1/transitions?workload=api&limit=100").await;
+    let text = log.to_string();
+    assert!(
+        s.log("controller.log").contains("resumed ramp at weight"),
+        "no resume logged"
+    );
+    assert!(
+        !text.contains("rolled_back"),
+        "rolled back instead of resuming: {text}"
+    );
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} client requests failed",
+        ok + failed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn observe_mode_reports_what_it_would_do_and_touches_nothing() {
+    let mut s = Stack::new(
+        &format!("{CONTROLLER}mode = \"observe\"\n"),
+        &workload(),
+        &policy("keep_warm"),
+    );
+    let slice = s.dir.path().join("history.csv");
+    slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+    s.import("api", &slice, 0.001);
+    s.start_proxy().await;
+    s.start_controller().await;
+    let would = eventually(Duration::from_secs(30), || async {
+        let w = s.status("api").await;
+        let would = w["would_do"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x.as_str().is_some_and(|t| t.contains("provisioning")))
+        });
+        would.then_some(w)
+    })
+    .await;
+    let w = would.expect("observe mode never reported a would-be migration");
+    assert_eq!(w["shadow_weight"], 0.0);
+    assert_eq!(s.proxy_workload("api").await["shadow_weight"], 0.0);
+    assert!(
+        s.shadow_pids("api").is_empty(),
+        "observe mode started instances"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_policy_file_is_rejected_with_file_line_and_field() {
+    let s = Stack::new(
+        CONTROLLER,
+        &workload(),
+        "[ramp]\nstep = 0.1\nmax_p99_msx = 10\n",
+    );
+    let out = std::process::Command::new(umbra_e2e::binary("umbra"))
+        .args(["run", "--config"])
+        .arg(&s.config)
+        .env("UMBRA_TEST_TOKEN", umbra_e2e::controller::TOKEN)
+        .output()
+        .expect("run umbra");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("policies/test.toml:3"), "{err}");
+    assert!(err.contains("ramp.max_p99_msx"), "{err}");
+}
