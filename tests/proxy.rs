@@ -585,3 +585,64 @@ async fn reload_applies_good_configs_keeps_the_old_one_on_bad_ones_and_drops_not
     .await;
     assert!(gone.is_some(), "file watch did not reload");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stateful_sessions_stay_on_their_pool_while_new_ones_split() {
+    let (p1, s1) = (
+        TestUpstream::start("p1").await,
+        TestUpstream::start("s1").await,
+    );
+    let extra = "stateless = false\nsession_cookie = \"SID\"";
+    let proxy = ProxyProcess::start(&workload("cart", 0.5, &[&p1], &[&s1], extra)).await;
+    let c = client();
+    let get = |cookie: Option<String>| {
+        let mut req = c.get(proxy.url("/"));
+        if let Some(v) = cookie {
+            req = req.header("cookie", v);
+        }
+        async move {
+            let r = req.send().await.expect("proxy answers");
+            let pin = r
+                .headers()
+                .get("set-cookie")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or_default().to_string());
+            (r.text().await.unwrap_or_default(), pin)
+        }
+    };
+    // Existing application sessions stay on primary and get pinned there.
+    for _ in 0..50 {
+        let (body, pin) = get(Some("SID=abc; other=1".into())).await;
+        assert_eq!(body, "p1");
+        assert_eq!(pin.as_deref(), Some("umbra_pool_cart=primary"));
+    }
+    // New sessions split by weight, and each is pinned to where it landed.
+    let mut pins = Vec::new();
+    for _ in 0..200 {
+        let (body, pin) = get(None).await;
+        let pin = pin.expect("new sessions are pinned");
+        assert_eq!(
+            pin,
+            format!(
+                "umbra_pool_cart={}",
+                if body == "s1" { "shadow" } else { "primary" }
+            )
+        );
+        pins.push(pin);
+    }
+    let shadow = pins.iter().filter(|p| p.ends_with("shadow")).count();
+    assert!(
+        (60..=140).contains(&shadow),
+        "new sessions did not split: {shadow}/200 on shadow"
+    );
+    // A pinned session keeps its pool whatever the draw.
+    for pin in pins.iter().take(40) {
+        let (body, again) = get(Some(pin.clone())).await;
+        assert_eq!(body == "s1", pin.ends_with("shadow"));
+        assert_eq!(again, None, "an already pinned session is not re-pinned");
+    }
+    // At weight 0 (a rollback) even shadow-pinned sessions come back to primary.
+    assert_eq!(proxy.set_weight("cart", 0.0).await, 200);
+    let (body, _) = get(Some("umbra_pool_cart=shadow".into())).await;
+    assert_eq!(body, "p1");
+}

@@ -31,10 +31,9 @@ pub struct WorkloadPolicy {
     pub trigger: TriggerPolicy,
     /// Ramp, gate, timeouts.
     pub migration: MigrationPolicy,
-    /// Whether a stateful workload may be migrated (existing sessions then stay on primary).
+    /// Whether a stateful workload may be migrated (existing sessions then stay on primary,
+    /// see the workload's `session_cookie`).
     pub allow_stateful: bool,
-    /// Cookie that pins a session to a pool while a stateful workload migrates.
-    pub sticky_cookie: String,
     /// The file it came from.
     pub source: PathBuf,
 }
@@ -141,8 +140,6 @@ struct RawRamp {
 struct RawMigration {
     /// Allow migrating a stateful workload.
     allow_stateful: Option<bool>,
-    /// Session cookie that keeps existing sessions on primary.
-    sticky_cookie: Option<String>,
 }
 
 /// Reads and validates a policy file.
@@ -296,19 +293,6 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
     };
 
     let m = raw.migration.as_ref();
-    let sticky_cookie = m
-        .and_then(|m| m.sticky_cookie.clone())
-        .unwrap_or_else(|| "umbra_pool".to_string());
-    if sticky_cookie.is_empty()
-        || !sticky_cookie
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(Invalid::new(
-            FieldPath::root("migration").key("sticky_cookie"),
-            format!("{sticky_cookie:?} is not a cookie name (letters, digits, '_', '-')"),
-        ));
-    }
     Ok(WorkloadPolicy {
         name,
         quantile,
@@ -318,7 +302,6 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
         trigger,
         migration,
         allow_stateful: m.and_then(|m| m.allow_stateful).unwrap_or(false),
-        sticky_cookie,
         source: path.to_path_buf(),
     })
 }

@@ -110,6 +110,9 @@ pub(crate) struct RawWorkload {
     pub priority: Option<String>,
     /// Whether requests carry no server-side session state.
     pub stateless: Option<bool>,
+    /// Stateful workloads: the application's session cookie; requests carrying it stay on
+    /// primary while traffic moves (existing sessions are not broken).
+    pub session_cookie: Option<String>,
     /// Share of requests sent to the shadow pool, 0..=1.
     pub shadow_weight: Option<f64>,
     /// Primary pool members, "ip:port" or "host:port".

@@ -96,6 +96,9 @@ pub struct WorkloadSpec {
     pub priority: Priority,
     /// No server-side session state. Default `true`.
     pub stateless: bool,
+    /// The application's session cookie (stateful workloads): requests carrying it stay on
+    /// primary; new sessions are pinned to the pool they land in with an `umbra_pool` cookie.
+    pub session_cookie: Option<String>,
     /// Initial shadow weight. Default 0.
     pub shadow_weight: ShadowWeight,
     /// Primary pool, at least one member.
@@ -183,6 +186,20 @@ pub(crate) fn validate(raw: &RawWorkload, at: &FieldPath) -> Result<WorkloadSpec
         path_prefix,
         priority,
         stateless: raw.stateless.unwrap_or(true),
+        session_cookie: match &raw.session_cookie {
+            Some(c)
+                if c.is_empty()
+                    || !c.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
+                    }) =>
+            {
+                return Err(Invalid::new(
+                    at.key("session_cookie"),
+                    format!("{c:?} is not a cookie name (letters, digits, '_', '-', '.')"),
+                ));
+            }
+            c => c.clone(),
+        },
         shadow_weight,
         primary,
         shadow,

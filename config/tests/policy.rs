@@ -70,6 +70,5 @@ fn bad_quantile_and_at_full_and_ramp() {
     assert!(reject("[ramp]\nstart_weight = 0\n").contains("ramp.start_weight"));
     assert!(reject("[ramp]\nmax_cpu = 1.5\n").contains("ramp.max_cpu"));
     assert!(reject("[sizing]\ninstance_capacity = -1\n").contains("sizing.instance_capacity"));
-    assert!(reject("[migration]\nsticky_cookie = \"a b\"\n").contains("migration.sticky_cookie"));
     assert!(reject("[trigger]\nlead_time = \"3h\"\n").contains("trigger.lead_time"));
 }

@@ -263,3 +263,12 @@ fn unreadable_file_is_named() {
     let e = config::load(Path::new("/nonexistent/umbra.toml")).expect_err("no such file");
     assert!(e.to_string().contains("/nonexistent/umbra.toml"), "{e}");
 }
+
+#[test]
+fn bad_session_cookie_name() {
+    let e = reject(&with(
+        "stateless = true",
+        "stateless = false\nsession_cookie = \"a b\"",
+    ));
+    assert_names(&e, 13, "workloads[0].session_cookie");
+}

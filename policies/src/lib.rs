@@ -11,6 +11,7 @@ mod rollback;
 mod select;
 mod sizing;
 mod split;
+mod sticky;
 mod trigger;
 mod weight;
 
@@ -29,5 +30,6 @@ pub use rollback::{GuardEvent, GuardOutcome, GuardState, guard_transition};
 pub use select::{UpstreamLoad, pick_two_choices};
 pub use sizing::{InstanceSize, ShadowPlan, SizingError, SizingPolicy, plan_shadow_capacity};
 pub use split::choose_pool;
+pub use sticky::{SessionFacts, choose_pool_sticky};
 pub use trigger::{Outlook, TriggerError, TriggerPolicy, TriggerVerdict, judge_shortage};
 pub use weight::{ShadowWeight, WeightError};

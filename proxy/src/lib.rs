@@ -6,6 +6,7 @@ mod clock;
 mod guard;
 mod health;
 mod metrics;
+pub mod nginx;
 mod reload;
 mod server;
 mod service;

@@ -1,4 +1,5 @@
-//! `umbra-proxy`: run the edge proxy, or `--check` a config like `nginx -t`.
+//! `umbra-proxy`: run the edge proxy, `--check` a config like `nginx -t`, or translate an nginx
+//! config with `convert-nginx`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,11 +22,26 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "UMBRA_LOG_JSON")]
     log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Print the `[[workloads]]` equivalent of an nginx config's upstream, server and location
+    /// blocks; notes go to stderr; exits 1 naming file:line of what cannot be translated.
+    ConvertNginx {
+        /// The nginx config, e.g. /etc/nginx/nginx.conf (`include`s are followed).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_json);
+    if let Some(Command::ConvertNginx { file }) = &args.command {
+        return convert_nginx(file);
+    }
     let config = match config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -45,6 +61,22 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("umbra-proxy: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn convert_nginx(file: &std::path::Path) -> ExitCode {
+    match proxy::nginx::convert(file) {
+        Ok(c) => {
+            for note in &c.notes {
+                eprintln!("umbra-proxy: note: {note}");
+            }
+            print!("{}", c.toml);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("umbra-proxy: {e}");
             ExitCode::FAILURE
         }
     }

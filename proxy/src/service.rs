@@ -10,12 +10,12 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::ResponseHeader;
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use policies::{PoolKind, Priority, admit, choose_pool};
+use policies::{PoolKind, Priority, SessionFacts, admit, choose_pool, choose_pool_sticky};
 use rand::Rng;
 
 use crate::clock::now_ms;
 use crate::state::Shared;
-use crate::table::bare_host;
+use crate::table::{StickyRule, bare_host};
 use crate::upstream::{InFlight, Upstream};
 use crate::workload::Workload;
 
@@ -43,6 +43,8 @@ pub struct RequestCtx {
     max_body: u64,
     pool_header: bool,
     ejection_ms: u64,
+    /// Stateful workloads: the cookie that pins this session to the pool it lands in.
+    pin_cookie: Option<String>,
 }
 
 const NOT_FOUND: &[u8] = b"no workload matches this host and path\n";
@@ -65,6 +67,30 @@ async fn respond(
     session
         .write_response_body(Some(Bytes::from_static(body)), true)
         .await
+}
+
+/// What a stateful request's cookies say: its pin, and whether it has an application session.
+fn session_facts(req: &pingora_http::RequestHeader, rule: &StickyRule) -> SessionFacts {
+    let mut facts = SessionFacts {
+        pinned: None,
+        existing_session: false,
+    };
+    for header in req.headers.get_all(http::header::COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let (name, value) = pair.trim().split_once('=').unwrap_or((pair.trim(), ""));
+            if name == rule.pin_cookie {
+                facts.pinned = match value {
+                    "primary" => Some(PoolKind::Primary),
+                    "shadow" => Some(PoolKind::Shadow),
+                    _ => facts.pinned,
+                };
+            } else if rule.session_cookie.as_deref() == Some(name) {
+                facts.existing_session = true;
+            }
+        }
+    }
+    facts
 }
 
 /// A healthy upstream from `preferred`, or from the other pool when `preferred` has none.
@@ -101,6 +127,7 @@ impl ProxyHttp for UmbraProxy {
             max_body: u64::MAX,
             pool_header: false,
             ejection_ms: 0,
+            pin_cookie: None,
         }
     }
 
@@ -136,7 +163,14 @@ impl ProxyHttp for UmbraProxy {
         let w = &route.workload;
         let now = now_ms();
         let (a, b, split) = draws();
-        let mut pool = choose_pool(w.weight_ppm(), split);
+        let (mut pool, pin) = match &route.sticky {
+            None => (choose_pool(w.weight_ppm(), split), None),
+            Some(rule) => {
+                let facts = session_facts(req, rule);
+                let (pool, pin) = choose_pool_sticky(w.weight_ppm(), split, facts);
+                (pool, pin.then(|| rule.pin_cookie.clone()))
+            }
+        };
         if !w.pool(pool).has_healthy(now) && w.pool(pool.other()).has_healthy(now) {
             pool = pool.other();
         }
@@ -167,6 +201,7 @@ impl ProxyHttp for UmbraProxy {
 
         ctx.workload = Some(Arc::clone(w));
         ctx.priority = route.priority;
+        ctx.pin_cookie = pin;
         ctx.max_body = settings.max_request_body_bytes;
         ctx.pool_header = settings.pool_header;
         ctx.ejection_ms = settings.health.ejection.as_millis() as u64;
@@ -252,6 +287,14 @@ impl ProxyHttp for UmbraProxy {
     ) -> Result<()> {
         if ctx.pool_header && ctx.attempt.is_some() {
             resp.insert_header("x-umbra-pool", ctx.pool.as_str())?;
+        }
+        if let (Some(name), Some(_)) = (&ctx.pin_cookie, &ctx.attempt) {
+            // The pool that finally served (after any failover) is the one the session keeps.
+            let cookie = format!(
+                "{name}={}; Path=/; HttpOnly; SameSite=Lax",
+                ctx.pool.as_str()
+            );
+            resp.append_header(http::header::SET_COOKIE, cookie)?;
         }
         Ok(())
     }

@@ -32,6 +32,17 @@ pub struct Route {
     pub priority: Priority,
     /// The workload it leads to.
     pub workload: Arc<Workload>,
+    /// Stateful workloads: how sessions are kept on their pool.
+    pub sticky: Option<StickyRule>,
+}
+
+/// How a stateful workload's sessions stay put while traffic moves.
+#[derive(Clone, Debug)]
+pub struct StickyRule {
+    /// The application's session cookie, if configured.
+    pub session_cookie: Option<String>,
+    /// `umbra_pool_<workload>`: pins a session to the pool it landed in.
+    pub pin_cookie: String,
 }
 
 impl Route {
@@ -128,6 +139,10 @@ impl RouteTable {
                     prefix: spec.path_prefix.clone(),
                     priority: spec.priority,
                     workload: Arc::clone(&w),
+                    sticky: (!spec.stateless).then(|| StickyRule {
+                        session_cookie: spec.session_cookie.clone(),
+                        pin_cookie: format!("umbra_pool_{}", spec.name),
+                    }),
                 });
             }
             workloads.push(w);

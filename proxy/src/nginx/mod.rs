@@ -1,0 +1,164 @@
+//! `umbra-proxy convert-nginx`: nginx `upstream`/`server`/`location` blocks as Umbra workloads.
+//!
+//! What routes the same way is translated (hosts from `server_name`, `path_prefix` from a
+//! prefix `location`, `primary` from the upstream's servers, `backup` servers as the shadow
+//! pool); what only tunes behaviour becomes a comment; what would route or answer differently
+//! (regex locations, rewrites, URI-replacing `proxy_pass`, access control, files served by
+//! nginx itself) is refused with its file and line.
+
+mod load;
+mod render;
+mod syntax;
+mod translate;
+
+use std::path::Path;
+
+pub use load::LoadError;
+pub use syntax::{Location, SyntaxError};
+pub use translate::{Note, Problem, Translation, Workload};
+
+/// A translated config.
+#[derive(Clone, Debug)]
+pub struct Conversion {
+    /// The `[[workloads]]` TOML.
+    pub toml: String,
+    /// Every note, one line each (`file:line: message`), for the terminal.
+    pub notes: Vec<String>,
+    /// The translation itself.
+    pub translation: Translation,
+}
+
+/// Why a config was not translated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// Unreadable, not nginx syntax, or a broken `include`.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Parts that Umbra would route or answer differently.
+    #[error("{} cannot be translated:\n{}", count(.0.len()), lines(.0))]
+    Untranslatable(Vec<Problem>),
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 thing".into()
+    } else {
+        format!("{n} things")
+    }
+}
+
+fn lines(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads the nginx config at `path` (following `include`s) and translates it.
+pub fn convert(path: &Path) -> Result<Conversion, ConvertError> {
+    let config = load::load(path)?;
+    let translation = translate::translate(path, &config).map_err(ConvertError::Untranslatable)?;
+    let mut notes: Vec<String> = translation
+        .notes
+        .iter()
+        .chain(translation.workloads.iter().flat_map(|w| w.notes.iter()))
+        .map(|n| match &n.at {
+            Some(at) => format!("{at}: {}", n.message),
+            None => n.message.clone(),
+        })
+        .collect();
+    notes.dedup();
+    Ok(Conversion {
+        toml: render::render(path, &translation),
+        notes,
+        translation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config in the shape distributions ship (`/etc/nginx/nginx.conf` with sites in
+    /// `conf.d`), translated and then validated by Umbra's own config loader.
+    #[test]
+    fn a_distribution_style_config_round_trips_through_umbras_validator() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir(dir.path().join("conf.d")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            "user www-data;\nworker_processes auto;\npid /run/nginx.pid;\n\n\
+             events {\n    worker_connections 768;\n}\n\n\
+             http {\n    sendfile on;\n    keepalive_timeout 65;\n    proxy_read_timeout 30s;\n\
+             \x20   access_log /var/log/nginx/access.log;\n    gzip on;\n\n    include conf.d/*.conf;\n}\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("conf.d/shop.conf"),
+            "upstream checkout_backend {\n    least_conn;\n    keepalive 32;\n\
+             \x20   server 127.0.0.1:9001 max_fails=3 fail_timeout=10s;\n    server 127.0.0.1:9002;\n\
+             \x20   server 127.0.0.1:9009 backup;\n}\n\n\
+             server {\n    listen 80;\n    server_name shop.example.com www.shop.example.com;\n\n\
+             \x20   location / {\n        proxy_pass http://checkout_backend;\n\
+             \x20       proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }\n\n\
+             \x20   location /api/ {\n        proxy_pass http://127.0.0.1:9100/api/;\n        proxy_http_version 1.1;\n    }\n}\n",
+        )
+        .expect("write");
+        let c = convert(&dir.path().join("nginx.conf")).expect("converts");
+        assert_eq!(c.translation.workloads.len(), 2);
+        assert!(
+            c.notes.iter().any(|n| n.contains("proxy_read_timeout")),
+            "{:#?}",
+            c.notes
+        );
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("shop.conf:4") && n.contains("max_fails")),
+            "{:#?}",
+            c.notes
+        );
+        let config = config::parse(&dir.path().join("umbra.toml"), &c.toml)
+            .unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
+        let names: Vec<_> = config
+            .workloads
+            .iter()
+            .map(|w| w.name.as_str().to_string())
+            .collect();
+        assert_eq!(names, vec!["checkout_backend", "127-0-0-1"]);
+        let checkout = &config.workloads[0];
+        assert_eq!(checkout.hosts.len(), 2);
+        assert_eq!(checkout.primary.len(), 2);
+        assert_eq!(
+            checkout.shadow,
+            vec!["127.0.0.1:9009".parse().expect("addr")]
+        );
+        assert_eq!(config.workloads[1].path_prefix, "/api/");
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(
+            &path,
+            "server {\n  location ~ ^/x { proxy_pass http://a:1; }\n  location /y { return 204; }\n}\n",
+        )
+        .expect("write");
+        let e = convert(&path).expect_err("untranslatable").to_string();
+        assert!(e.starts_with("2 things cannot be translated:"), "{e}");
+        assert!(e.contains("nginx.conf:2: `location ~ ^/x`"), "{e}");
+        assert!(e.contains("nginx.conf:3: `return`"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_error_not_a_panic() {
+        let e = convert(Path::new("/nonexistent/nginx.conf")).expect_err("missing");
+        assert!(
+            e.to_string()
+                .contains("/nonexistent/nginx.conf: cannot read"),
+            "{e}"
+        );
+    }
+}
