@@ -27,7 +27,12 @@ fn the_forecaster_is_never_handed_a_sample_after_now() {
     // 2.5 days of a real ELB trace (request counts per 5 min read as requests/s).
     let series = slice(ELB, 720);
     let (_, calls) = run(&series);
-    assert!(calls.len() > 40, "only {} forecasts were made", calls.len());
+    // Hourly from the first full day of history (sample 288) to the end: 37 forecasts.
+    assert!(
+        calls.len() >= 36,
+        "only {} forecasts were made",
+        calls.len()
+    );
     for c in &calls {
         assert!(
             c.last_seen <= c.now,
@@ -62,7 +67,8 @@ fn garbage_after_now_changes_nothing_decided_before_it() {
     let before = |calls: &[support::Call]| -> Vec<support::Call> {
         calls.iter().filter(|c| c.now < t_cut).cloned().collect()
     };
-    assert!(before(&calls_a).len() > 20);
+    // Hourly from sample 288 (a full day of history) up to sample 500.
+    assert!(before(&calls_a).len() >= 17);
     assert_eq!(before(&calls_a), before(&calls_b));
     // Every decision up to the last clean sample (demand between samples already leans
     // towards the next one, so decisions after it may differ).

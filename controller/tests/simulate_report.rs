@@ -91,6 +91,7 @@ fn the_report_renders_its_chart_and_table_in_a_browser() {
         "id=\"capacity-predictive\"",
         "id=\"capacity-reactive\"",
         "id=\"events\"",
+        "id=\"shortages\"",
     ] {
         assert!(dom.contains(series), "{series} missing from the chart");
     }

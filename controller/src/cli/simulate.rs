@@ -46,10 +46,13 @@ pub struct SimulateArgs {
     /// Size of the predictive strategy's primary pool [default: see --primary-percentile].
     #[arg(long)]
     pub primary_instances: Option<u32>,
-    /// Primary is sized for this percentile of the warm-up's demand at the HPA's target
-    /// utilisation (what an operator knew before the counted replay starts).
+    /// Primary is sized for this percentile of the warm-up's demand (what an operator knew
+    /// before the counted replay starts) ...
     #[arg(long, default_value_t = 50.0)]
     pub primary_percentile: f64,
+    /// ... at this utilisation, percent [default: the HPA's target].
+    #[arg(long, value_name = "PERCENT")]
+    pub primary_utilisation: Option<u32>,
     /// HPA target CPU utilisation, percent of the request (a pod at 100% serves
     /// --instance-capacity).
     #[arg(long, default_value_t = 70)]
@@ -75,9 +78,9 @@ pub struct SimulateArgs {
     /// Forecast model: auto (chosen by backtest) or a fixed one (snaive, mstl, ...).
     #[arg(long, default_value = "auto")]
     pub model: ModelKind,
-    /// Models train on at most this many recent samples.
-    #[arg(long, default_value_t = 4032)]
-    pub max_train_points: usize,
+    /// Models train on at most this many recent samples [default: the forecaster's own].
+    #[arg(long)]
+    pub max_train_points: Option<usize>,
     /// Simulated but not counted at the start: the forecaster's first history and the
     /// demand the primary pool is sized from.
     #[arg(long, default_value = "1d", value_parser = parse_duration)]
@@ -122,6 +125,7 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         );
     }
     let warmup_s = args.warmup.as_secs() as i64;
+    let primary_utilisation = args.primary_utilisation.unwrap_or(args.hpa_target);
     let primary_instances = match args.primary_instances {
         Some(n) => n,
         None => primary_from_first_day(
@@ -129,7 +133,7 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             warmup_s.max(trace.step()),
             args.primary_percentile,
             capacity,
-            f64::from(args.hpa_target) / 100.0,
+            f64::from(primary_utilisation) / 100.0,
         )?,
     };
     let mut hpa = HpaConfig::new(args.hpa_target, args.hpa_min, args.hpa_max);
@@ -159,9 +163,10 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         level: 2.0 * policy.quantile - 1.0,
         ..ForecastOptions::default()
     };
+    let defaults = ForecasterConfig::default();
     let forecaster = Forecaster::with_config(ForecasterConfig {
-        max_train_points: args.max_train_points,
-        ..ForecasterConfig::default()
+        max_train_points: args.max_train_points.unwrap_or(defaults.max_train_points),
+        ..defaults
     });
     let mut walk = WalkForward::new(forecaster, options, args.select_every.as_secs() as i64);
     let bar = indicatif::ProgressBar::new(1000);
@@ -278,7 +283,8 @@ fn describe(
         Some(_) => "set by --primary-instances".to_string(),
         None => format!(
             "p{} of the warm-up's demand at {}% utilisation",
-            args.primary_percentile, args.hpa_target
+            args.primary_percentile,
+            args.primary_utilisation.unwrap_or(args.hpa_target)
         ),
     };
     vec![

@@ -314,6 +314,11 @@ impl Predictive {
         self.primary.cost_units() + self.shadow.cost_units()
     }
 
+    /// Cost rate of the primary pool alone.
+    pub fn primary_cost_units(&self) -> f64 {
+        self.primary.cost_units()
+    }
+
     /// Ready capacity of both pools, requests/s.
     pub fn ready_capacity(&self) -> f64 {
         (self.primary.ready_units() + self.shadow.ready_units()) * self.capacity

@@ -8,7 +8,7 @@ use super::forecasting::{DemandForecaster, ForecastView};
 use super::predictive::{Decision, Predictive};
 use super::reactive::Reactive;
 use super::settings::Settings;
-use super::summary::Summary;
+use super::summary::{SHORT_EPSILON, Summary};
 use super::trace::DemandTrace;
 
 /// Simulation step, seconds: the HPA's default sync period, and the resolution at which
@@ -31,6 +31,10 @@ pub struct TimelinePoint {
     pub predictive_capacity: f64,
     /// Lowest ready capacity of the HPA, requests/s.
     pub reactive_capacity: f64,
+    /// Seconds of the bucket the predictive strategy was short.
+    pub predictive_short_s: i64,
+    /// Seconds of the bucket the HPA was short.
+    pub reactive_short_s: i64,
 }
 
 /// Everything a replay found.
@@ -91,6 +95,9 @@ pub fn replay(
             migrations: Some(0),
             migration_attempts: Some(0),
             rollbacks: Some(0),
+            proxy_rollbacks: Some(0),
+            primary_instance_hours: Some(0.0),
+            minutes_on_shadow: Some(0.0),
             ..Summary::default()
         },
         reactive: Summary::default(),
@@ -114,6 +121,15 @@ pub fn replay(
         if counted {
             out.predictive
                 .add_step(demand, split.unserved(), predictive.cost_units(), STEP_S);
+            let p = &mut out.predictive;
+            let hours = STEP_S as f64 / 3600.0;
+            add(
+                &mut p.primary_instance_hours,
+                predictive.primary_cost_units() * hours,
+            );
+            if split.shadow.served + split.shadow.unserved > 0.0 {
+                add(&mut p.minutes_on_shadow, STEP_S as f64 / 60.0);
+            }
             out.reactive.add_step(
                 demand,
                 served_reactive.unserved,
@@ -167,6 +183,16 @@ pub fn replay(
             upper: view.as_ref().and_then(|v| v.at(t)),
             predictive_capacity: predictive.ready_capacity(),
             reactive_capacity: served_reactive.capacity,
+            predictive_short_s: if split.unserved() > SHORT_EPSILON {
+                STEP_S
+            } else {
+                0
+            },
+            reactive_short_s: if served_reactive.unserved > SHORT_EPSILON {
+                STEP_S
+            } else {
+                0
+            },
         };
         bucket = Some(match bucket {
             Some(b) if b.time == bucket_start => merge(b, &point),
@@ -192,9 +218,14 @@ fn count_decision(s: &mut Summary, d: &Decision) {
         "provisioning" => &mut s.migration_attempts,
         "migrated" if d.from == "ramping" => &mut s.migrations,
         "rolled_back" => &mut s.rollbacks,
+        "proxy_rollback" => &mut s.proxy_rollbacks,
         _ => return,
     };
     *counter = Some(counter.unwrap_or(0) + 1);
+}
+
+fn add(total: &mut Option<f64>, v: f64) {
+    *total = Some(total.unwrap_or(0.0) + v);
 }
 
 fn merge(mut b: TimelinePoint, p: &TimelinePoint) -> TimelinePoint {
@@ -205,5 +236,7 @@ fn merge(mut b: TimelinePoint, p: &TimelinePoint) -> TimelinePoint {
     };
     b.predictive_capacity = b.predictive_capacity.min(p.predictive_capacity);
     b.reactive_capacity = b.reactive_capacity.min(p.reactive_capacity);
+    b.predictive_short_s += p.predictive_short_s;
+    b.reactive_short_s += p.reactive_short_s;
     b
 }

@@ -10,10 +10,12 @@ use super::replay::{Outcome, TimelinePoint};
 use super::summary::Summary;
 
 const WIDTH: f64 = 1200.0;
-const HEIGHT: f64 = 440.0;
-const LEFT: f64 = 70.0;
+const HEIGHT: f64 = 500.0;
+const LEFT: f64 = 110.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 20.0;
+/// Above the plot: four lanes (migrations, rollbacks, shortage of each strategy).
+const LANE: f64 = 12.0;
+const TOP: f64 = 4.0 * LANE + 16.0;
 const BOTTOM: f64 = 50.0;
 /// Points drawn at most; longer timelines are bucketed (max demand, min capacity).
 const MAX_COLUMNS: usize = 1200;
@@ -95,21 +97,23 @@ pub fn render_svg(outcome: &Outcome) -> String {
         );
     }
     axes(&mut svg, t0, t1, y_max, &x, &y);
-    let series: [(&str, &str, &str, Box<dyn Fn(&TimelinePoint) -> Option<f64>>); 4] = [
-        ("demand", "#333", "", Box::new(|p| Some(p.demand))),
-        ("forecast-upper", "#e08a00", "4 3", Box::new(|p| p.upper)),
-        (
-            "capacity-predictive",
-            "#1f6fd1",
-            "",
-            Box::new(|p| Some(p.predictive_capacity)),
-        ),
+    type Value = Box<dyn Fn(&TimelinePoint) -> Option<f64>>;
+    // Drawn in this order: demand last, on top.
+    let series: [(&str, &str, &str, Value); 4] = [
         (
             "capacity-reactive",
             "#c0392b",
             "",
             Box::new(|p| Some(p.reactive_capacity)),
         ),
+        (
+            "capacity-predictive",
+            "#1f6fd1",
+            "",
+            Box::new(|p| Some(p.predictive_capacity)),
+        ),
+        ("forecast-upper", "#e08a00", "4 3", Box::new(|p| p.upper)),
+        ("demand", "#222", "", Box::new(|p| Some(p.demand))),
     ];
     for (id, colour, dash, value) in &series {
         let mut segment = String::new();
@@ -137,7 +141,7 @@ pub fn render_svg(outcome: &Outcome) -> String {
         }
         svg.push_str("</g>\n");
     }
-    markers(&mut svg, &outcome.decisions, t0, t1, &x);
+    lanes(&mut svg, &outcome.decisions, &points, t0, t1, &x);
     legend(&mut svg);
     svg.push_str("</svg>\n");
     svg
@@ -190,21 +194,39 @@ fn axes(
     );
 }
 
-fn markers(svg: &mut String, decisions: &[Decision], t0: i64, t1: i64, x: &dyn Fn(i64) -> f64) {
+/// Event and shortage lanes above the plot: one tick per migration start and rollback, and
+/// a bar where each strategy was short (darker = short for more of that stretch).
+fn lanes(
+    svg: &mut String,
+    decisions: &[Decision],
+    points: &[TimelinePoint],
+    t0: i64,
+    t1: i64,
+    x: &dyn Fn(i64) -> f64,
+) {
+    let labels = ["migration start", "rollback", "Umbra short", "HPA short"];
+    for (i, label) in labels.iter().enumerate() {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
+            LEFT - 6.0,
+            lane_y(i) + LANE - 3.0
+        );
+    }
     svg.push_str("<g id=\"events\">");
     for d in decisions.iter().filter(|d| d.time >= t0 && d.time <= t1) {
-        let colour = match d.to {
-            "provisioning" => "#2e9e44",
-            "migrated" => "#1f6fd1",
-            "returning" | "idle" => "#888",
-            _ => "#d62020",
+        let (lane, colour) = match d.to {
+            "provisioning" => (0, "#2e9e44"),
+            "rolled_back" | "proxy_rollback" => (1, "#d62020"),
+            _ => continue,
         };
         let xx = x(d.time);
         let _ = write!(
             svg,
-            "<line class=\"event {to}\" x1=\"{xx:.1}\" y1=\"{TOP}\" x2=\"{xx:.1}\" y2=\"{:.1}\" \
-             stroke=\"{colour}\" stroke-opacity=\"0.5\"><title>{} {} -&gt; {}: {}</title></line>",
-            HEIGHT - BOTTOM,
+            "<line class=\"event {to}\" x1=\"{xx:.1}\" y1=\"{:.1}\" x2=\"{xx:.1}\" \
+             y2=\"{:.1}\" stroke=\"{colour}\"><title>{} {} -&gt; {}: {}</title></line>",
+            lane_y(lane) + 1.0,
+            lane_y(lane) + LANE - 1.0,
             time_label(d.time),
             d.from,
             d.to,
@@ -212,17 +234,42 @@ fn markers(svg: &mut String, decisions: &[Decision], t0: i64, t1: i64, x: &dyn F
             to = d.to
         );
     }
+    svg.push_str("</g>\n<g id=\"shortages\">");
+    for (i, p) in points.iter().enumerate() {
+        let next = points.get(i + 1).map_or(t1, |n| n.time);
+        let span = (next - p.time).max(1) as f64;
+        for (lane, short_s, colour) in [
+            (2, p.predictive_short_s, "#1f6fd1"),
+            (3, p.reactive_short_s, "#c0392b"),
+        ] {
+            if short_s <= 0 {
+                continue;
+            }
+            let _ = write!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
+                 fill=\"{colour}\" fill-opacity=\"{:.2}\"/>",
+                x(p.time),
+                lane_y(lane) + 1.0,
+                (x(next) - x(p.time)).max(1.0),
+                LANE - 2.0,
+                (0.25 + 0.75 * short_s as f64 / span).min(1.0)
+            );
+        }
+    }
     svg.push_str("</g>\n");
+}
+
+fn lane_y(lane: usize) -> f64 {
+    4.0 + lane as f64 * LANE
 }
 
 fn legend(svg: &mut String) {
     let items = [
-        ("#333", "demand"),
-        ("#e08a00", "forecast (upper quantile)"),
-        ("#1f6fd1", "ready capacity: predictive"),
+        ("#222", "demand"),
+        ("#e08a00", "forecast (upper quantile, as known then)"),
+        ("#1f6fd1", "ready capacity: Umbra (primary + shadow)"),
         ("#c0392b", "ready capacity: HPA"),
-        ("#2e9e44", "migration start"),
-        ("#d62020", "rollback"),
     ];
     let mut x = LEFT;
     let y = HEIGHT - 14.0;
@@ -346,6 +393,8 @@ fn downsample(points: &[TimelinePoint], columns: usize) -> Vec<TimelinePoint> {
                 };
                 merged.predictive_capacity = merged.predictive_capacity.min(p.predictive_capacity);
                 merged.reactive_capacity = merged.reactive_capacity.min(p.reactive_capacity);
+                merged.predictive_short_s += p.predictive_short_s;
+                merged.reactive_short_s += p.reactive_short_s;
             }
             Some(merged)
         })
@@ -388,6 +437,8 @@ mod tests {
             upper: None,
             predictive_capacity: cap,
             reactive_capacity: cap,
+            predictive_short_s: 0,
+            reactive_short_s: 0,
         }
     }
 

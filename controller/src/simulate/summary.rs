@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+/// Unserved requests/s below this are float noise of the traffic split, not a shortage.
+pub const SHORT_EPSILON: f64 = 1e-9;
+
 /// One strategy's results over the counted part of a replay.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
@@ -27,6 +30,15 @@ pub struct Summary {
     /// Rollbacks, controller- or proxy-initiated (predictive only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollbacks: Option<u64>,
+    /// Of the rollbacks, those the proxy's guard started (predictive only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_rollbacks: Option<u64>,
+    /// Instance-hours of the primary pool (predictive only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_instance_hours: Option<f64>,
+    /// Minutes with some traffic on the shadow pool (predictive only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minutes_on_shadow: Option<f64>,
 }
 
 impl Summary {
@@ -35,8 +47,7 @@ impl Summary {
         let seconds = step_s as f64;
         self.requests += demand * seconds;
         self.unserved_requests += unserved * seconds;
-        // Sub-microscopic shortfalls are float noise of the traffic split, not a shortage.
-        if unserved > 1e-9 {
+        if unserved > SHORT_EPSILON {
             self.under_provisioned_minutes += seconds / 60.0;
         }
         self.instance_hours += cost_units * seconds / 3600.0;
