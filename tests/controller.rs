@@ -309,3 +309,66 @@ async fn a_bad_policy_file_is_rejected_with_file_line_and_field() {
     assert!(err.contains("policies/test.toml:3"), "{err}");
     assert!(err.contains("ramp.max_p99_msx"), "{err}");
 }
+
+/// Two stateless workloads and a stateful one all see a shortage coming: with one migration
+/// slot the higher-demand stateless workload moves first, the other waits, and the stateful one
+/// stays put because its policy does not allow moving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ranking_moves_the_biggest_stateless_workload_first_and_never_a_locked_stateful_one() {
+    let named = |name: &str, prefix: &str, extra: &str| {
+        workload()
+            .replace(
+                "name = \"api\"",
+                &format!("name = \"{name}\"\npath_prefix = \"{prefix}\"\n{extra}"),
+            )
+            .replace("[workloads.instance]", "[workloads.instance]")
+    };
+    let body = format!(
+        "{}\n{}\n{}",
+        named("big", "/big", ""),
+        named("small", "/small", ""),
+        named(
+            "cart",
+            "/cart",
+            "stateless = false\nsession_cookie = \"SID\""
+        ),
+    );
+    let mut s = Stack::new(
+        &format!("{CONTROLLER}max_concurrent_migrations = 1\n"),
+        &body,
+        &policy("keep_warm"),
+    );
+    let slice = s.dir.path().join("history.csv");
+    slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+    s.import("big", &slice, 0.002);
+    s.import("small", &slice, 0.001);
+    s.import("cart", &slice, 0.003);
+    s.start_proxy().await;
+    s.start_controller().await;
+    let big = eventually(Duration::from_secs(30), || async {
+        let w = s.status("big").await;
+        (w["migration_state"] != "idle").then_some(w)
+    })
+    .await
+    .expect("the biggest stateless workload never started migrating");
+    assert!(
+        ["provisioning", "ramping", "migrated"]
+            .contains(&big["migration_state"].as_str().unwrap_or(""))
+    );
+    let held = eventually(Duration::from_secs(10), || async {
+        let small = s.status("small").await;
+        let cart = s.status("cart").await;
+        let waiting = small["last_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("waiting"));
+        let locked = cart["last_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("stateful"));
+        (waiting && locked).then_some((small, cart))
+    })
+    .await;
+    let (small, cart) = held.expect("small should wait for the slot and cart should be refused");
+    assert_eq!(small["migration_state"], "idle");
+    assert_eq!(cart["migration_state"], "idle");
+    assert_eq!(cart["shadow_weight"], 0.0);
+}

@@ -51,6 +51,8 @@ pub(crate) struct RawController {
     signals: Option<RawSignals>,
     /// Kubernetes provisioner settings.
     kubernetes: Option<RawKubernetes>,
+    /// How many workloads may migrate at once (ranked: stateless, demand, priority).
+    max_concurrent_migrations: Option<usize>,
 }
 
 /// `[controller.prometheus]`.
@@ -207,6 +209,9 @@ pub struct ControllerSettings {
     pub signals: SignalFiles,
     /// Kubernetes namespace. Default `default`.
     pub kubernetes_namespace: String,
+    /// Workloads migrating at once. Default 1: when several shortages are predicted the
+    /// ranking decides who moves first.
+    pub max_concurrent_migrations: usize,
 }
 
 /// How to run one instance of a workload.
@@ -342,6 +347,15 @@ pub(crate) fn validate(
         alert_format,
         prometheus,
         signals: signals(&at.key("signals"), raw.signals.as_ref(), base)?,
+        max_concurrent_migrations: match raw.max_concurrent_migrations {
+            Some(0) => {
+                return Err(Invalid::new(
+                    at.key("max_concurrent_migrations"),
+                    "must be at least 1",
+                ));
+            }
+            n => n.unwrap_or(1),
+        },
         kubernetes_namespace: raw
             .kubernetes
             .as_ref()

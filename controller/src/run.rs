@@ -214,6 +214,7 @@ pub async fn run(
         mode: c.mode,
         tick: c.tick,
         stale_after: c.scrape_interval * 3,
+        max_concurrent_migrations: c.max_concurrent_migrations,
     };
     let orchestrator = Orchestrator::new(ctx, provisioner, workloads);
     let orchestrator = orchestrator.run(shutdown.clone()).await;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::{Mode, WorkloadPolicy, WorkloadSpec};
+use policies::{Candidate, rank_workloads};
 use tokio::sync::watch;
 
 use crate::alerts::Alerter;
@@ -42,6 +43,8 @@ pub struct Context {
     pub tick: Duration,
     /// Observed demand older than this is ignored.
     pub stale_after: Duration,
+    /// How many workloads may be migrating at once.
+    pub max_concurrent_migrations: usize,
 }
 
 /// The orchestrator over every configured workload.
@@ -100,10 +103,44 @@ impl Orchestrator {
         }
     }
 
-    /// One pass over every workload.
+    /// One pass over every workload. Workloads that want to start a migration are ranked
+    /// (stateless first, then higher demand, then priority); only as many start as there are
+    /// free migration slots, and stateful ones only if their policy allows it.
     pub async fn tick(&mut self) {
-        for w in &mut self.workloads {
-            w.tick(&self.ctx).await;
+        let candidates: Vec<(usize, Candidate)> = self
+            .workloads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.candidate(&self.ctx).map(|c| (i, c)))
+            .collect();
+        let ranked = rank_workloads(
+            &candidates
+                .iter()
+                .map(|(_, c)| c.clone())
+                .collect::<Vec<_>>(),
+        );
+        let busy = self.workloads.iter().filter(|w| w.migrating()).count();
+        let free = self.ctx.max_concurrent_migrations.saturating_sub(busy);
+        // Only the ranked few may start; a workload whose forecast turns into a shortage between
+        // the ranking and its own tick waits for the next ranking.
+        let mut holds: Vec<Option<String>> =
+            vec![
+                Some("waiting for the next ranking of migrations".to_string());
+                self.workloads.len()
+            ];
+        for (i, c) in &candidates {
+            holds[*i] = Some(if c.stateless || c.allow_stateful {
+                "waiting: other workloads ranked first hold the migration slots".to_string()
+            } else {
+                "stateful: its policy does not allow migrating it (migration.allow_stateful)"
+                    .to_string()
+            });
+        }
+        for &j in ranked.iter().take(free) {
+            holds[candidates[j].0] = None;
+        }
+        for (w, hold) in self.workloads.iter_mut().zip(holds) {
+            w.tick(&self.ctx, hold.as_deref()).await;
         }
     }
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use config::{Mode, WorkloadPolicy, WorkloadSpec};
 use policies::{
-    Action, GateVerdict, MigrationInputs, Outlook, Phase, ShadowHealth, ShadowPlan, TriggerVerdict,
-    gate, judge_shortage, migration_step, plan_shadow_capacity, recover,
+    Action, Candidate, GateVerdict, MigrationInputs, Outlook, Phase, ShadowHealth, ShadowPlan,
+    TriggerVerdict, gate, judge_shortage, migration_step, plan_shadow_capacity, recover,
 };
 
 use super::shadow::{ShadowManager, ShadowView};
@@ -13,6 +13,16 @@ use super::{Context, PrimarySupervisor};
 use crate::board::WorkloadStatus;
 use crate::provision::{Resources, ShadowTarget};
 use crate::proxies::ProxyWorkload;
+
+/// What one tick knows before acting.
+struct Facts {
+    observed: crate::board::Observed,
+    /// Highest upper-quantile forecast (or observed) demand over the horizon.
+    peak: f64,
+    /// The same within the lead time.
+    near: f64,
+    trigger: TriggerVerdict,
+}
 
 /// A workload under orchestration.
 pub struct WorkloadRuntime {
@@ -136,21 +146,19 @@ impl WorkloadRuntime {
         self.execute(ctx, actions, &view, true).await;
     }
 
-    /// One tick.
-    pub async fn tick(&mut self, ctx: &Context) {
-        let now = crate::clock::unix_ms();
-        let name = self.name().to_string();
+    /// What the board says about this workload now: observed demand, the forecast's peaks,
+    /// and the trigger's verdict.
+    fn facts(&self, ctx: &Context, now: i64) -> Facts {
+        let name = self.name();
         let capacity = self.primary_capacity();
-
-        // Facts: observed demand, forecast, what the proxies report.
         let observed = ctx
             .board
             .observed()
-            .get(&name)
+            .get(name)
             .filter(|o| now - o.at_ms <= ctx.stale_after.as_millis() as i64)
             .cloned()
             .unwrap_or_default();
-        let forecast = ctx.board.demand_forecast(&name);
+        let forecast = ctx.board.demand_forecast(name);
         let horizon_ms = self.policy.horizon.as_millis() as i64;
         let lead_ms = self.policy.trigger.lead_ms() as i64;
         let upper = forecast
@@ -158,21 +166,14 @@ impl WorkloadRuntime {
             .map(|f| f.upper_from(now))
             .unwrap_or_default();
         let step_ms = forecast.as_ref().map_or(1000, |f| f.step_ms.max(1)) as u64;
-        let peak = forecast
-            .as_ref()
-            .and_then(|f| f.upper_peak_within(now, horizon_ms))
-            .unwrap_or(0.0)
-            .max(observed.rps);
-        let near = forecast
-            .as_ref()
-            .and_then(|f| f.upper_peak_within(now, lead_ms))
-            .unwrap_or(0.0)
-            .max(observed.rps);
-
-        let migrating = matches!(
-            self.phase,
-            Phase::Provisioning { .. } | Phase::Ramping { .. } | Phase::Migrated { .. }
-        );
+        let peak_within = |ms| {
+            forecast
+                .as_ref()
+                .and_then(|f| f.upper_peak_within(now, ms))
+                .unwrap_or(0.0)
+                .max(observed.rps)
+        };
+        let (peak, near) = (peak_within(horizon_ms), peak_within(lead_ms));
         let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
         let held_ms = match &self.phase {
             Phase::Migrated { since_ms, .. } => (now as u64).saturating_sub(*since_ms),
@@ -185,6 +186,69 @@ impl WorkloadRuntime {
             primary_capacity: capacity,
         };
         let trigger = judge_shortage(&self.policy.trigger, &outlook, on_shadow, held_ms);
+        Facts {
+            observed,
+            peak,
+            near,
+            trigger,
+        }
+    }
+
+    /// Whether this workload wants to start a migration now, as a ranking candidate.
+    pub fn candidate(&self, ctx: &Context) -> Option<Candidate> {
+        if self.phase != Phase::Idle || !self.acting(ctx) {
+            return None;
+        }
+        let facts = self.facts(ctx, crate::clock::unix_ms());
+        matches!(facts.trigger, TriggerVerdict::Migrate { .. }).then(|| Candidate {
+            name: self.name().to_string(),
+            stateless: self.spec.stateless,
+            allow_stateful: self.policy.allow_stateful,
+            demand: facts.peak,
+            priority: self.spec.priority,
+        })
+    }
+
+    /// Whether a migration is under way (it holds one of the concurrent-migration slots).
+    pub fn migrating(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Provisioning { .. }
+                | Phase::Ramping { .. }
+                | Phase::Migrated { .. }
+                | Phase::Returning { .. }
+        )
+    }
+
+    /// One tick. `hold`: a reason this workload may not start a migration now (another one
+    /// ranked first, or a stateful workload whose policy forbids it).
+    pub async fn tick(&mut self, ctx: &Context, hold: Option<&str>) {
+        let now = crate::clock::unix_ms();
+        let name = self.name().to_string();
+        let capacity = self.primary_capacity();
+        let Facts {
+            observed,
+            peak,
+            near,
+            mut trigger,
+        } = self.facts(ctx, now);
+        // Observe mode reports each workload's own verdict: nothing is started, so no slot is
+        // taken and nobody waits for one.
+        let hold = hold.filter(|_| self.acting(ctx));
+        if let (Some(why), Phase::Idle, TriggerVerdict::Migrate { .. }) =
+            (hold, &self.phase, trigger)
+        {
+            if self.last_reason != why {
+                tracing::info!(workload = %name, reason = why, "shortage predicted, migration held");
+                self.last_reason = why.to_string();
+            }
+            trigger = TriggerVerdict::Hold;
+        }
+        let migrating = matches!(
+            self.phase,
+            Phase::Provisioning { .. } | Phase::Ramping { .. } | Phase::Migrated { .. }
+        );
+        let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
 
         // The shadow plan: sized for the peak; full size whenever a migration needs it.
         let mut plan = plan_shadow_capacity(&self.policy.sizing, peak, near, capacity);
