@@ -72,7 +72,15 @@ pub async fn run(args: BackendArgs) -> anyhow::Result<()> {
         .route("/_umbra/fault", put(set_fault))
         .fallback(serve)
         .with_state(state);
-    axum::serve(listener, app).await?;
+    // A shadow instance is stopped with SIGTERM when its pool shrinks (after a rollback, say):
+    // requests already on it finish instead of failing the clients that sent them.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            term.recv().await;
+            tracing::info!("SIGTERM: finishing requests in flight, then exiting");
+        })
+        .await?;
     Ok(())
 }
 

@@ -1,19 +1,20 @@
 //! umbra's control plane as a library: the binary in `main.rs` is a thin shell over it.
 
-pub mod cli;
-pub mod provision;
-pub mod simulate;
-pub mod store;
 pub mod alerts;
-pub mod board;
-pub mod clock;
-pub mod history;
-pub mod metrics;
-pub mod proxies;
-pub mod forecasting;
-pub mod ingest;
-pub mod orchestrate;
 pub mod api;
 pub mod backend;
+pub mod board;
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod forecasting;
+pub mod history;
+pub mod ingest;
+pub mod metrics;
+pub mod orchestrate;
+pub mod provision;
+pub mod proxies;
 pub mod run;
+pub mod simulate;
+pub mod store;
 pub mod up;

@@ -41,6 +41,8 @@ enum Command {
     Backtest(BacktestArgs),
     /// Replay a demand trace: Umbra's forecast-driven migrations vs the Kubernetes HPA.
     Simulate(SimulateArgs),
+    /// A real trace replayed live through proxy and controller: a migration, a fault, a rollback.
+    Demo(controller::demo::DemoArgs),
     /// Import a history CSV into the controller's store.
     Import(ImportArgs),
     /// An example HTTP backend with a capacity limit (what `umbra up` runs).
@@ -102,6 +104,8 @@ fn main() -> anyhow::Result<()> {
             init_logging("warn");
             run_simulate(&args)
         }
+        // Logs go to a file in the demo's directory: the terminal is for its story.
+        Command::Demo(args) => controller::demo::main(args),
         Command::Import(args) => {
             init_logging("warn");
             run_import(&args)

@@ -54,7 +54,7 @@ pub fn load_with_token(path: &Path, token: &str) -> anyhow::Result<config::Confi
 }
 
 /// Where `umbra-proxy` is: next to this binary.
-fn proxy_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn proxy_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name("umbra-proxy");
     anyhow::ensure!(
@@ -65,7 +65,11 @@ fn proxy_binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-async fn wait_ready(admin: std::net::SocketAddr, child: &mut Child) -> anyhow::Result<()> {
+/// Waits until the proxy's admin API says it is ready (30 s at most), failing early if it exits.
+pub(crate) async fn wait_ready(
+    admin: std::net::SocketAddr,
+    child: &mut Child,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()?;
