@@ -2,9 +2,12 @@
 
 pub mod binaries;
 pub mod controller;
+pub mod external;
 pub mod http;
+pub mod load;
 pub mod ports;
 pub mod proxy;
+pub mod store;
 pub mod upstream;
 
 pub use binaries::binary;
