@@ -64,7 +64,7 @@ pub(crate) struct RawTimeouts {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAdmission {
-    /// In-flight requests one upstream may hold; a pool's budget is the sum over its members.
+    /// In-flight requests one upstream may hold; a pool's budget is this times its healthy members.
     pub upstream_max_in_flight: Option<u64>,
     /// Value of `Retry-After` on shed requests, e.g. "1s".
     pub retry_after: Option<String>,

@@ -97,7 +97,7 @@ pub struct WorkloadSpec {
     /// No server-side session state. Default `true`.
     pub stateless: bool,
     /// The application's session cookie (stateful workloads): requests carrying it stay on
-    /// primary; new sessions are pinned to the pool they land in with an `umbra_pool` cookie.
+    /// primary; new sessions are pinned to the pool they land in with an `umbra_pool_<workload>` cookie.
     pub session_cookie: Option<String>,
     /// Initial shadow weight. Default 0.
     pub shadow_weight: ShadowWeight,
