@@ -8,10 +8,10 @@ use controller::simulate::replay;
 use forecast::{ModelKind, Series};
 use support::{demand, settings, walk_forward};
 
-/// Four days at 100 requests/s with a surge to 400 requests/s every day from 14:00 to 16:00
+/// Five days at 100 requests/s with a surge to 400 requests/s every day from 14:00 to 16:00
 /// (reached within ten minutes), on a 5-minute grid.
 fn surging_days() -> Series {
-    let values = (0..4 * 288)
+    let values = (0..5 * 288)
         .map(|i| {
             let minute = (i % 288) * 5;
             match minute {
@@ -29,9 +29,13 @@ fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
     let series = surging_days();
     // Primary sized like the CLI does: median demand at 70% of 10 rps -> 15 instances.
     let mut forecaster = walk_forward(ModelKind::Auto);
+    // A daily cycle is only trusted once the history holds two of them: the first two days
+    // are warm-up, the last three are counted.
+    let mut settings = settings(15);
+    settings.warmup_s = 2 * 86_400;
     let outcome = replay(
         &demand(&series),
-        &settings(15),
+        &settings,
         &mut forecaster,
         &mut |_| {},
     )
@@ -53,7 +57,7 @@ fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
     );
     assert_eq!(p.rollbacks, Some(0), "{:?}", outcome.decisions);
     // Each counted day, traffic is all on the shadow before the rise begins at 13:50.
-    for day in 1..4 {
+    for day in 2..5 {
         let rise = series.start + day * 86_400 + 830 * 60;
         let migrated = outcome
             .decisions
