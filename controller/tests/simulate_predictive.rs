@@ -33,13 +33,8 @@ fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
     // are warm-up, the last three are counted.
     let mut settings = settings(15);
     settings.warmup_s = 2 * 86_400;
-    let outcome = replay(
-        &demand(&series),
-        &settings,
-        &mut forecaster,
-        &mut |_| {},
-    )
-    .unwrap_or_else(|e| panic!("replay: {e}"));
+    let outcome = replay(&demand(&series), &settings, &mut forecaster, &mut |_| {})
+        .unwrap_or_else(|e| panic!("replay: {e}"));
     let p = &outcome.predictive;
     let r = &outcome.reactive;
     assert!(
