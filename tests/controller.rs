@@ -316,12 +316,10 @@ async fn a_bad_policy_file_is_rejected_with_file_line_and_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ranking_moves_the_biggest_stateless_workload_first_and_never_a_locked_stateful_one() {
     let named = |name: &str, prefix: &str, extra: &str| {
-        workload()
-            .replace(
-                "name = \"api\"",
-                &format!("name = \"{name}\"\npath_prefix = \"{prefix}\"\n{extra}"),
-            )
-            .replace("[workloads.instance]", "[workloads.instance]")
+        workload().replace(
+            "name = \"api\"",
+            &format!("name = \"{name}\"\npath_prefix = \"{prefix}\"\n{extra}"),
+        )
     };
     let body = format!(
         "{}\n{}\n{}",

@@ -221,7 +221,9 @@ async fn webhooks_refuse_a_missing_or_wrong_token_and_store_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_are_400_naming_line_and_field_and_store_nothing() {
     let s = controller().await;
-    let cases: [(&str, Option<(&str, &str)>, String, &[&str]); 5] = [
+    // (path, extra header, body, words the error must contain)
+    type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, String, &'a [&'a str]);
+    let cases: [Case; 5] = [
         (
             "/v1/events/deployments",
             None,

@@ -1,5 +1,7 @@
 //! Criterion benches of the request path's pure parts, each beside the obvious alternative:
 //! the lock-free window vs a Vec sorted for each p99, P2C vs a full least-loaded scan.
+// criterion_group! generates an undocumented public fn.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -148,7 +148,7 @@ impl RouteTable {
             workloads.push(w);
         }
         // Most specific first: exact host, then wildcard, then any host; longer prefix first.
-        routes.sort_by(|a, b| b.specificity().cmp(&a.specificity()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
         RouteTable {
             routes,
             workloads,

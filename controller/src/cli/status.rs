@@ -63,15 +63,8 @@ pub async fn run_status(args: &StatusArgs) -> anyhow::Result<()> {
     let report: StatusReport = serde_json::from_str(&text)?;
     println!("mode: {}", report.mode);
     println!(
-        "{:<16} {:<13} {:>7} {:>9} {:>10} {:>12} {:>10}  {}",
-        "WORKLOAD",
-        "STATE",
-        "WEIGHT",
-        "SHADOW",
-        "OBSERVED",
-        "FORECAST^",
-        "CAPACITY",
-        "LAST DECISION"
+        "{:<16} {:<13} {:>7} {:>9} {:>10} {:>12} {:>10}  LAST DECISION",
+        "WORKLOAD", "STATE", "WEIGHT", "SHADOW", "OBSERVED", "FORECAST^", "CAPACITY",
     );
     let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
     for w in &report.workloads {

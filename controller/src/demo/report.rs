@@ -79,9 +79,9 @@ pub fn render(p: &Page<'_>) -> String {
     for line in &p.comparison.lines {
         let _ = write!(html, "<li>{}</li>", escape(line));
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<li>the same table: <code>{}</code></li></ul>\n",
+        "<li>the same table: <code>{}</code></li></ul>",
         escape(&p.comparison.command)
     );
     html.push_str(&render_svg(&p.comparison.outcome));

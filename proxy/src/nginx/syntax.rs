@@ -126,7 +126,7 @@ fn tokenize(file: &Arc<PathBuf>, text: &str) -> Result<Vec<(Token, usize)>, Synt
                     if ch.is_whitespace() || matches!(ch, ';' | '{' | '}') {
                         // `${var}` is one word: its braces are not a block.
                         if ch == '{' && word.ends_with('$') {
-                            while let Some(inner) = chars.next() {
+                            for inner in chars.by_ref() {
                                 word.push(inner);
                                 if inner == '}' {
                                     break;
