@@ -279,6 +279,45 @@ impl ProxyHttp for UmbraProxy {
         e
     }
 
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let idempotent = session.req_header().method.is_idempotent();
+        if !idempotent || session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+            return e;
+        }
+        // A fresh connection that the upstream closed or reset before the client saw a byte of
+        // the answer (an instance killed mid-request, say) gets the same treatment as a refused
+        // connect: ejected, counted against its pool, and the request tried once on the other
+        // pool. A reused keep-alive connection closing is routine (idle timeouts) and keeps
+        // Pingora's retry-on-reuse without blaming the upstream. Timeouts are not retried: that
+        // would double a slow request.
+        let died = matches!(
+            e.etype(),
+            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+        ) && e.esource() == &ErrorSource::Upstream;
+        if died && !client_reused && session.as_ref().response_written().is_none() {
+            let now = now_ms();
+            if let Some(attempt) = &ctx.attempt {
+                attempt.upstream().eject(now + ctx.ejection_ms);
+            }
+            if let Some(w) = &ctx.workload {
+                w.record_failed_attempt(ctx.pool, now);
+            }
+            e.set_retry(ctx.attempts < 2);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
     async fn response_filter(
         &self,
         _session: &mut Session,

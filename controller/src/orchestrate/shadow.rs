@@ -63,10 +63,20 @@ impl ShadowManager {
 
     /// Scales to `target` unless it is already the applied target. `force` re-applies anyway
     /// (after a restart, or to repair a pool that lost an instance).
-    pub async fn apply(&mut self, target: ShadowTarget, force: bool) -> Result<(), ProvisionError> {
+    ///
+    /// A scale-down first withdraws the instances about to stop from every proxy: a request
+    /// must not be sent to an instance that is exiting (it would fail even after a retry when
+    /// two of them stop at once).
+    pub async fn apply(
+        &mut self,
+        proxies: &Proxies,
+        target: ShadowTarget,
+        force: bool,
+    ) -> Result<(), ProvisionError> {
         if !force && self.applied == Some(target) {
             return Ok(());
         }
+        self.drain_before(proxies, target.instances).await;
         let instances = self.provisioner.scale(&self.template, target).await?;
         tracing::info!(
             workload = %self.workload,
@@ -79,6 +89,34 @@ impl ShadowManager {
         );
         self.applied = Some(target);
         Ok(())
+    }
+
+    /// Announces the members that survive a scale-down to `keep` instances. Both local
+    /// provisioners stop the newest instances first and keep the oldest; Kubernetes drains
+    /// terminating pods from EndpointSlices itself.
+    async fn drain_before(&mut self, proxies: &Proxies, keep: u32) {
+        let Some(announced) = self.announced.clone() else {
+            return;
+        };
+        let Ok(mut current) = self.provisioner.instances(&self.workload).await else {
+            return;
+        };
+        if current.len() <= keep as usize {
+            return;
+        }
+        current.sort_by_key(|i| i.started_at);
+        let survivors: Vec<SocketAddr> =
+            current.iter().take(keep as usize).map(|i| i.addr).collect();
+        let remaining: Vec<SocketAddr> = announced
+            .iter()
+            .copied()
+            .filter(|a| survivors.contains(a))
+            .collect();
+        if remaining.len() < announced.len() {
+            if let Err(e) = self.announce(proxies, &remaining, false).await {
+                tracing::warn!(workload = %self.workload, error = %e, "withdrawing stopping instances from the proxies failed");
+            }
+        }
     }
 
     /// Probes every instance; replaces those that keep failing after their start-up grace.

@@ -271,7 +271,7 @@ impl WorkloadRuntime {
                     instances: self.target,
                     resources: resources(self.policy.sizing.full()),
                 };
-                if let Err(e) = self.shadow.apply(target, false).await {
+                if let Err(e) = self.shadow.apply(&ctx.proxies, target, false).await {
                     ctx.metrics.error("provision");
                     tracing::error!(workload = %name, error = %e, "scaling the shadow pool up failed");
                 }
@@ -309,7 +309,7 @@ impl WorkloadRuntime {
                 instances: plan.instances,
                 resources: resources(plan.size),
             };
-            if let Err(e) = self.shadow.apply(target, false).await {
+            if let Err(e) = self.shadow.apply(&ctx.proxies, target, false).await {
                 ctx.metrics.error("provision");
                 tracing::error!(workload = %name, error = %e, "sizing the idle shadow pool failed");
             }
@@ -484,7 +484,7 @@ impl WorkloadRuntime {
                         resources: resources(self.policy.sizing.full()),
                     };
                     self.shadow
-                        .apply(target, force)
+                        .apply(&ctx.proxies, target, force)
                         .await
                         .map_err(|e| e.to_string())
                 }
@@ -500,7 +500,7 @@ impl WorkloadRuntime {
                         resources: resources(idle.size),
                     };
                     self.shadow
-                        .apply(target, force)
+                        .apply(&ctx.proxies, target, force)
                         .await
                         .map_err(|e| e.to_string())
                 }
