@@ -165,8 +165,10 @@ fn quantile(counts: &[u64], q: f64) -> Option<Duration> {
     if total == 0 {
         return None;
     }
-    // Rank of the sample at quantile q (1-based, nearest-rank definition).
-    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    // Rank of the sample at quantile q (1-based, nearest-rank definition). Below 1/(1-q)
+    // samples that rank is the maximum; one outlier (a cold connection, a scheduling hiccup)
+    // is not a trend, so the top sample alone never decides: the rank stops one short of it.
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total.saturating_sub(1).max(1));
     let mut seen = 0;
     for (b, &c) in counts.iter().enumerate() {
         if c == 0 {
@@ -247,6 +249,26 @@ mod tests {
             p99 >= Duration::from_millis(290) && p99 <= Duration::from_millis(310),
             "{p99:?}"
         );
+    }
+
+    #[test]
+    fn one_outlier_in_a_small_window_is_not_the_p99() {
+        let w = LatencyWindow::new(Duration::from_secs(2));
+        for i in 0..12 {
+            w.record(1000 + i, Duration::from_millis(2), false);
+        }
+        w.record(1050, Duration::from_millis(300), false);
+        let p99 = w.snapshot(1100).p99.expect("samples");
+        assert!(p99 <= Duration::from_micros(2100), "{p99:?}");
+        // Two slow requests out of 14 are a trend.
+        w.record(1060, Duration::from_millis(300), false);
+        let p99 = w.snapshot(1100).p99.expect("samples");
+        assert!(p99 >= Duration::from_millis(290), "{p99:?}");
+        // A lone sample is its own p99.
+        let one = LatencyWindow::new(Duration::from_secs(2));
+        one.record(1000, Duration::from_millis(7), false);
+        let p99 = one.snapshot(1000).p99.expect("sample");
+        assert!(p99 >= Duration::from_micros(6500), "{p99:?}");
     }
 
     #[test]
