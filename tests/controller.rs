@@ -4,12 +4,11 @@
 //! rows 155..=490, ending at 05:00 before the morning rise) replayed at one point per second and
 //! scaled to requests/s, so the controller's forecast sees the morning peak a few seconds ahead.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use umbra_e2e::controller::{Stack, slice_trace, traces};
 use umbra_e2e::http::{client, eventually};
+use umbra_e2e::load::Load;
 
 /// Fast clocks so a whole migration fits in a test: 1 s grid, ramp steps of 1 s.
 const CONTROLLER: &str =
@@ -58,55 +57,6 @@ async fn stack(at_full: &str) -> (Stack, Load) {
     assert!(serving.is_some(), "primary never served");
     let load = Load::start(s.listen, 5.0);
     (s, load)
-}
-
-/// Steady client traffic; counts failures.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Load {
-    fn start(listen: std::net::SocketAddr, rps: f64) -> Load {
-        let (stop, ok, failed) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(AtomicU64::new(0)),
-        );
-        let (s, o, f) = (stop.clone(), ok.clone(), failed.clone());
-        let task = tokio::spawn(async move {
-            let c = client();
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rps));
-            while !s.load(Ordering::Relaxed) {
-                tick.tick().await;
-                let (c, o, f) = (c.clone(), o.clone(), f.clone());
-                tokio::spawn(async move {
-                    match c.get(format!("http://{listen}/")).send().await {
-                        Ok(r) if r.status().is_success() => o.fetch_add(1, Ordering::Relaxed),
-                        _ => f.fetch_add(1, Ordering::Relaxed),
-                    };
-                });
-            }
-        });
-        Load {
-            stop,
-            ok,
-            failed,
-            task,
-        }
-    }
-
-    async fn stop(self) -> (u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _finished = self.task.await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        (
-            self.ok.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
-    }
 }
 
 async fn wait_state(s: &Stack, want: &[&str], within: Duration) -> Option<serde_json::Value> {
