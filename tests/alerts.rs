@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use umbra_e2e::controller::{Stack, slice_trace, traces};
+use umbra_e2e::controller::Stack;
 use umbra_e2e::external::Alertmanager;
 use umbra_e2e::http::{client, eventually};
 use umbra_e2e::load::Load;
@@ -160,23 +160,11 @@ async fn a_rollback_alert_reaches_a_webhook_and_a_real_alertmanager() {
         &workload(),
         POLICY,
     );
-    let slice = s.dir.path().join("history.csv");
-    slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+    let slice = s.morning_history();
     s.import("api", &slice, 0.001);
     s.start_proxy().await;
     s.start_controller().await;
-    let url = format!("http://{}/", s.listen);
-    let serving = eventually(Duration::from_secs(20), || {
-        let req = client().get(&url).send();
-        async move {
-            req.await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
-    .await;
-    assert!(serving.is_some(), "primary never served");
+    s.wait_serving().await;
     let load = Load::start(s.listen, 5.0);
 
     let ramped = eventually(Duration::from_secs(60), || async {
@@ -240,14 +228,7 @@ async fn a_rollback_alert_reaches_a_webhook_and_a_real_alertmanager() {
         "{in_am}"
     );
     // The controller saw every delivery succeed (Alertmanager's answer was relayed to it).
-    let metrics = client()
-        .get(format!("http://{}/metrics", s.api))
-        .send()
-        .await
-        .expect("controller metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.controller_metrics().await;
     assert!(
         !metrics.contains("component=\"alert\""),
         "alert deliveries failed:\n{metrics}"

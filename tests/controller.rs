@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use umbra_e2e::controller::{Stack, slice_trace, traces};
-use umbra_e2e::http::{client, eventually};
+use umbra_e2e::controller::Stack;
+use umbra_e2e::http::eventually;
 use umbra_e2e::load::Load;
 
 /// Fast clocks so a whole migration fits in a test: 1 s grid, ramp steps of 1 s.
@@ -37,24 +37,12 @@ fn workload() -> String {
 /// so the forecast, not observed overload, starts the migration.
 async fn stack(at_full: &str) -> (Stack, Load) {
     let mut s = Stack::new(CONTROLLER, &workload(), &policy(at_full));
-    let slice = s.dir.path().join("history.csv");
-    slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+    let slice = s.morning_history();
     s.import("api", &slice, 0.001);
     s.start_proxy().await;
     s.start_controller().await;
     // The controller starts the primary backend; traffic begins once it serves.
-    let url = format!("http://{}/", s.listen);
-    let serving = eventually(Duration::from_secs(20), || {
-        let req = client().get(&url).send();
-        async move {
-            req.await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
-    .await;
-    assert!(serving.is_some(), "primary never served");
+    s.wait_serving().await;
     let load = Load::start(s.listen, 5.0);
     (s, load)
 }
@@ -218,8 +206,7 @@ async fn observe_mode_reports_what_it_would_do_and_touches_nothing() {
         &workload(),
         &policy("keep_warm"),
     );
-    let slice = s.dir.path().join("history.csv");
-    slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+    let slice = s.morning_history();
     s.import("api", &slice, 0.001);
     s.start_proxy().await;
     s.start_controller().await;
@@ -286,8 +273,7 @@ async fn ranking_moves_the_biggest_stateless_workload_first_and_never_a_locked_s
         &body,
         &policy("keep_warm"),
     );
-    let slice = s.dir.path().join("history.csv");
-    slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+    let slice = s.morning_history();
     s.import("big", &slice, 0.002);
     s.import("small", &slice, 0.001);
     s.import("cart", &slice, 0.003);

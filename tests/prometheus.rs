@@ -121,14 +121,7 @@ async fn the_controller_backfills_and_follows_series_from_a_real_prometheus() {
     let (ok, failed) = load.stop().await;
     assert!(ok > 0 && failed == 0, "traffic: {ok} ok, {failed} failed");
 
-    let metrics = umbra_e2e::http::client()
-        .get(format!("http://{}/metrics", s.api))
-        .send()
-        .await
-        .expect("controller metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.controller_metrics().await;
     assert!(
         !metrics.contains("component=\"prometheus\""),
         "Prometheus queries failed:\n{metrics}"

@@ -117,38 +117,16 @@ impl Stack {
     pub async fn start_proxy(&mut self) {
         self.proxy = Some(self.spawn("umbra-proxy", &[], "proxy.log"));
         let url = format!("http://{}/readyz", self.admin);
-        let ok = crate::http::eventually(Duration::from_secs(20), || {
-            let req = crate::http::client().get(&url).send();
-            async move {
-                req.await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        })
-        .await;
-        assert!(ok.is_some(), "proxy not ready:\n{}", self.log("proxy.log"));
+        let ok = crate::http::answers_2xx(&url, Duration::from_secs(20)).await;
+        assert!(ok, "proxy not ready:\n{}", self.log("proxy.log"));
     }
 
     /// Starts `umbra run` and waits until its API answers.
     pub async fn start_controller(&mut self) {
         self.controller = Some(self.spawn("umbra", &["run"], "controller.log"));
         let url = format!("http://{}/healthz", self.api);
-        let ok = crate::http::eventually(Duration::from_secs(20), || {
-            let req = crate::http::client().get(&url).send();
-            async move {
-                req.await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        })
-        .await;
-        assert!(
-            ok.is_some(),
-            "controller not up:\n{}",
-            self.log("controller.log")
-        );
+        let ok = crate::http::answers_2xx(&url, Duration::from_secs(20)).await;
+        assert!(ok, "controller not up:\n{}", self.log("controller.log"));
     }
 
     /// SIGKILLs the controller (a crash), leaving everything else running.
@@ -162,6 +140,34 @@ impl Stack {
     /// A log file's content.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// Writes the e2e history: NYC taxi rows 155..=490 (a week ending at 05:00, before the
+    /// morning rise) as `history.csv` in the stack's directory, for [`Stack::import`].
+    pub fn morning_history(&self) -> PathBuf {
+        let slice = self.dir.path().join("history.csv");
+        slice_trace(&traces().join("numenta-NAB/nyc_taxi.csv"), 155, 490, &slice);
+        slice
+    }
+
+    /// Waits until the primary answers through the proxy (the controller starts the primary
+    /// backend, so the first requests may find nothing yet).
+    pub async fn wait_serving(&self) {
+        let url = format!("http://{}/", self.listen);
+        let serving = crate::http::answers_2xx(&url, Duration::from_secs(20)).await;
+        assert!(serving, "primary never served");
+    }
+
+    /// The controller's `/metrics` text.
+    pub async fn controller_metrics(&self) -> String {
+        crate::http::client()
+            .get(format!("http://{}/metrics", self.api))
+            .send()
+            .await
+            .expect("controller metrics")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// `GET` a JSON document from the controller API.

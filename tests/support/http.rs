@@ -11,6 +11,22 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// Whether `GET url` answers 2xx within `deadline` (polled every 20 ms).
+pub async fn answers_2xx(url: &str, deadline: Duration) -> bool {
+    let client = client();
+    eventually(deadline, || {
+        let req = client.get(url).send();
+        async move {
+            req.await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await
+    .is_some()
+}
+
 /// Polls `check` every 20 ms until it returns `Some` or `deadline` passes.
 pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
 where

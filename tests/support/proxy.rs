@@ -61,23 +61,9 @@ impl ProxyProcess {
     }
 
     async fn wait_ready(&self) {
-        let client = crate::http::client();
         let url = format!("http://{}/readyz", self.admin);
-        let ready = crate::http::eventually(Duration::from_secs(20), || {
-            let req = client.get(&url).send();
-            async move {
-                req.await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        })
-        .await;
-        assert!(
-            ready.is_some(),
-            "proxy not ready in 20 s; log:\n{}",
-            self.log()
-        );
+        let ready = crate::http::answers_2xx(&url, Duration::from_secs(20)).await;
+        assert!(ready, "proxy not ready in 20 s; log:\n{}", self.log());
     }
 
     /// `http://listen` + `path`.
