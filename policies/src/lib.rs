@@ -19,7 +19,10 @@ pub use admission::{AdmissionShares, SharesError, admit};
 pub use guard::{
     GuardThresholds, GuardVerdict, PoolWindow, RollbackReason, ThresholdsError, judge,
 };
-pub use migration::{Action, MigrationInputs, MigrationPolicy, Phase, migration_step, recover};
+pub use migration::{
+    Action, MigrationInputs, MigrationPolicy, Phase, migration_step, recover,
+    shadow_ready_after_restart,
+};
 pub use pool::PoolKind;
 pub use priority::{ParsePriorityError, Priority};
 pub use ramp::{

@@ -319,6 +319,17 @@ fn failure_reason(i: &MigrationInputs) -> Option<String> {
     None
 }
 
+/// Whether the shadow a restarted controller finds can take back the traffic it had.
+///
+/// The instances found are not the plan: a controller killed mid scale-down leaves an
+/// instance that got SIGTERM and is draining, one killed mid scale-up leaves instances still
+/// starting. Neither means the shadow lost capacity. What matters is that the pool still has
+/// its minimum of ready full-size instances; from then on the ramp gate and the proxy's guard
+/// judge it under load, and the next tick scales it to the forecast's target.
+pub fn shadow_ready_after_restart(ready_full: u32, min_instances: u32) -> bool {
+    ready_full >= min_instances.max(1)
+}
+
 /// What to do with a phase found in the store after a controller restart: phases that had
 /// put traffic on the shadow resume only if the shadow is still ready; otherwise roll back.
 /// Phases before any traffic moved simply resume.
@@ -614,6 +625,17 @@ mod tests {
         let (ph, acts, _) = recover(&Phase::Provisioning { since_ms: 1 }, false, 99);
         assert_eq!(ph.name(), "provisioning");
         assert_eq!(acts[0], Action::SetWeight(0.0));
+    }
+
+    #[test]
+    fn a_restart_judges_the_ready_minimum_not_the_instances_found() {
+        // Killed mid scale-down: 3 ready, the fourth draining after SIGTERM.
+        assert!(shadow_ready_after_restart(3, 2));
+        assert!(shadow_ready_after_restart(2, 2));
+        assert!(!shadow_ready_after_restart(1, 2));
+        // Every shadow instance died while the controller was down.
+        assert!(!shadow_ready_after_restart(0, 0));
+        assert!(shadow_ready_after_restart(1, 0));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use config::{Mode, WorkloadPolicy, WorkloadSpec};
 use policies::{
     Action, Candidate, GateVerdict, MigrationInputs, Outlook, Phase, ShadowHealth, ShadowPlan,
     TriggerVerdict, gate, judge_shortage, migration_step, plan_shadow_capacity, recover,
+    shadow_ready_after_restart,
 };
 
 use super::shadow::{ShadowManager, ShadowView};
@@ -127,12 +128,12 @@ impl WorkloadRuntime {
         let full = resources(self.policy.sizing.full());
         let view = self.shadow.observe(full).await.unwrap_or_default();
         // What the migration had provisioned before the restart is what the provisioner finds.
-        let plan_full = (view.instances.len() as u32)
-            .max(self.policy.sizing.min_instances())
-            .max(1);
-        self.target = plan_full;
-        self.required = plan_full;
-        let shadow_ready = view.ready_full >= plan_full;
+        let min = self.policy.sizing.min_instances().max(1);
+        self.target = (view.instances.len() as u32).max(min);
+        // Until the pool reaches its target again, it is judged against its minimum (see
+        // `shadow_ready_after_restart`: a draining or starting instance is not a lost one).
+        self.required = min;
+        let shadow_ready = shadow_ready_after_restart(view.ready_full, min);
         let (next, actions, reason) = recover(&stored, shadow_ready, now as u64);
         tracing::info!(workload = %self.name(), from = stored.name(), to = next.name(), reason = %reason, "recovered migration state");
         if matches!(
