@@ -4,6 +4,7 @@
 
 mod primary;
 pub mod probe;
+mod readiness;
 mod shadow;
 mod workload;
 

@@ -1,7 +1,6 @@
 //! One workload's shadow pool: keeps it at its target through the provisioner, probes every
 //! instance, replaces the ones that stay unhealthy, and tells the proxies who is ready.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,9 +11,7 @@ use crate::provision::{
 use crate::proxies::Proxies;
 
 use super::probe;
-
-/// Failed probes in a row before an instance (past its start-up grace) is replaced.
-const FAILS_BEFORE_REPLACE: u32 = 3;
+use super::readiness::{Readiness, Verdict};
 
 /// What the shadow pool looks like now.
 #[derive(Clone, Debug, Default)]
@@ -34,7 +31,7 @@ pub struct ShadowManager {
     provisioner: Arc<dyn Provisioner>,
     startup_grace: Duration,
     applied: Option<ShadowTarget>,
-    fails: HashMap<String, u32>,
+    readiness: Readiness,
     announced: Option<Vec<SocketAddr>>,
 }
 
@@ -51,7 +48,7 @@ impl ShadowManager {
             provisioner,
             startup_grace,
             applied: None,
-            fails: HashMap::new(),
+            readiness: Readiness::default(),
             announced: None,
         }
     }
@@ -120,8 +117,11 @@ impl ShadowManager {
     }
 
     /// Probes every instance; replaces those that keep failing after their start-up grace.
+    /// A serving instance that misses one probe stays ready (see `readiness`).
     pub async fn observe(&mut self, full: Resources) -> Result<ShadowView, ProvisionError> {
         let instances = self.provisioner.instances(&self.workload).await?;
+        let ids: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+        self.readiness.retain(&ids);
         let mut view = ShadowView::default();
         let now = SystemTime::now();
         for inst in &instances {
@@ -131,27 +131,25 @@ impl ShadowManager {
                 Duration::from_millis(500),
             )
             .await;
-            if ok {
-                self.fails.remove(&inst.id);
-                view.ready.push(inst.addr);
-                if inst.resources.cpu_millis >= full.cpu_millis
-                    && inst.resources.memory_mib >= full.memory_mib
-                {
-                    view.ready_full += 1;
+            match self.readiness.probed(&inst.id, ok) {
+                Verdict::Ready => {
+                    view.ready.push(inst.addr);
+                    if inst.resources.cpu_millis >= full.cpu_millis
+                        && inst.resources.memory_mib >= full.memory_mib
+                    {
+                        view.ready_full += 1;
+                    }
                 }
-                continue;
-            }
-            let age = now.duration_since(inst.started_at).unwrap_or_default();
-            if age < self.startup_grace {
-                continue;
-            }
-            let fails = self.fails.entry(inst.id.clone()).or_default();
-            *fails += 1;
-            if *fails >= FAILS_BEFORE_REPLACE {
-                tracing::warn!(workload = %self.workload, instance = %inst.id, addr = %inst.addr, "shadow instance unhealthy; replacing");
-                self.fails.remove(&inst.id);
-                if let Err(e) = self.provisioner.replace(&self.template, &inst.id).await {
-                    tracing::error!(workload = %self.workload, instance = %inst.id, error = %e, "replacing a shadow instance failed");
+                Verdict::Unready => {}
+                Verdict::Replace => {
+                    let age = now.duration_since(inst.started_at).unwrap_or_default();
+                    if age < self.startup_grace {
+                        continue;
+                    }
+                    tracing::warn!(workload = %self.workload, instance = %inst.id, addr = %inst.addr, "shadow instance unhealthy; replacing");
+                    if let Err(e) = self.provisioner.replace(&self.template, &inst.id).await {
+                        tracing::error!(workload = %self.workload, instance = %inst.id, error = %e, "replacing a shadow instance failed");
+                    }
                 }
             }
         }
