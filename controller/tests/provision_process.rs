@@ -209,7 +209,7 @@ async fn instances_serve_http_under_cgroup_limits_resized_in_place_and_stopped()
             assert_eq!(limits, IDLE, "kernel limits of {}", instance.id);
             assert!(
                 dirs.iter()
-                    .all(|d| d.to_string_lossy().contains(&format!("umbra/{w}/"))),
+                    .all(|d| d.to_string_lossy().contains(&format!("umbra/{w}."))),
                 "{dirs:?}"
             );
             groups.extend(dirs);
@@ -561,4 +561,43 @@ async fn without_writable_cgroups_instances_run_unlimited_and_say_so() {
     );
     provisioner.stop_all(&w).await.unwrap();
     wait_dead(pid_of(&started[0].id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_controllers_on_one_host_never_stop_each_others_instances() {
+    // Same workload name, two state directories: two `umbra up`s, or a test suite running
+    // stacks in parallel. Each `api-1` must live in its own cgroup.
+    let w = workload("neighbours");
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = ProcessProvisioner::new(a_dir.path().to_path_buf(), options()).unwrap();
+    let b = ProcessProvisioner::new(b_dir.path().to_path_buf(), options()).unwrap();
+    let _leftovers = (
+        KillLeftovers(a.state_file(&w)),
+        KillLeftovers(b.state_file(&w)),
+    );
+    let template = http_server(&w);
+    let a1 = a.scale(&template, target(1, IDLE)).await.unwrap();
+    let b1 = b.scale(&template, target(1, IDLE)).await.unwrap();
+    for instance in a1.iter().chain(&b1) {
+        http::wait_for_200(instance.addr, "/", HTTP_TIMEOUT).await;
+    }
+    if a.limits_enforced() {
+        let (_, a_groups) = kernel_limits(pid_of(&a1[0].id));
+        let (_, b_groups) = kernel_limits(pid_of(&b1[0].id));
+        assert!(
+            a_groups.iter().all(|g| !b_groups.contains(g)),
+            "{a_groups:?} vs {b_groups:?}"
+        );
+    }
+
+    a.stop_all(&w).await.unwrap();
+    wait_dead(pid_of(&a1[0].id)).await;
+    assert!(
+        alive(pid_of(&b1[0].id)),
+        "stopping A's pool killed B's instance"
+    );
+    http::wait_for_200(b1[0].addr, "/", HTTP_TIMEOUT).await;
+    assert_eq!(b.instances(&w).await.unwrap(), b1);
+    b.stop_all(&w).await.unwrap();
+    wait_dead(pid_of(&b1[0].id)).await;
 }

@@ -1,9 +1,11 @@
 //! CPU and memory limits for local instances through cgroups, v1 (`cpu` + `memory`
 //! hierarchies) or v2 (unified), rewritten in place when an instance is resized.
 //!
-//! Groups go under an `umbra/<workload>/<instance>` subtree of the controller's *own* group in
+//! Groups go under an `umbra/<group>/<instance>` subtree of the controller's *own* group in
 //! each hierarchy, not at the root: the instances then stay inside whatever limits and
 //! accounting the controller itself runs under (a container, a systemd unit, a sandbox).
+//! The process provisioner names the group `<workload>.<deployment>`, so two controllers on
+//! one host never share one.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@ use super::ports::{pick_free_port, substitute};
 use super::proc_identity::{Identity, identify, read_stat};
 use super::process_state::{self, InstanceRecord, PoolFile};
 use super::process_stop::{self, has_exited};
-use super::template_id::{check_local_name, fingerprint};
+use super::template_id::{check_local_name, fingerprint, fnv1a};
 use super::workload_locks::WorkloadLocks;
 use super::{Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget};
 
@@ -50,6 +50,8 @@ pub struct ProcessProvisioner {
     options: ProcessOptions,
     /// `None` when limits cannot be enforced here (the reason was logged once).
     cgroups: Option<CgroupRoot>,
+    /// Names this controller's cgroups apart from another's on the same host.
+    deployment: String,
     /// A `scale` and a `replace` of one workload never interleave.
     pools: WorkloadLocks<Pool>,
 }
@@ -93,10 +95,19 @@ impl ProcessProvisioner {
             );
             None
         };
+        // Two controllers on one host (two `umbra up`s, a test suite running stacks in
+        // parallel) may both run a workload called `api`: their groups must never be the same,
+        // or stopping one's `api-2` kills the other's. The state directory tells them apart.
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        let deployment = format!(
+            "{:08x}",
+            fnv1a(canonical.as_os_str().as_encoded_bytes()) as u32
+        );
         Ok(Self {
             dir,
             options,
             cgroups,
+            deployment,
             pools: WorkloadLocks::default(),
         })
     }
@@ -109,6 +120,11 @@ impl ProcessProvisioner {
     /// The state file of `workload` (JSON, replaced atomically on every change).
     pub fn state_file(&self, workload: &str) -> PathBuf {
         process_state::path(&self.dir, workload)
+    }
+
+    /// The cgroup directory holding `workload`'s instances: `<workload>.<deployment>`.
+    fn cgroup_group(&self, workload: &str) -> String {
+        format!("{workload}.{}", self.deployment)
     }
 
     /// The file an instance's stdout and stderr go to.
@@ -216,7 +232,7 @@ impl ProcessProvisioner {
         let cgroup = match &self.cgroups {
             Some(root) => {
                 let group = root
-                    .create(workload, &format!("{workload}-{slot}"))
+                    .create(&self.cgroup_group(workload), &format!("{workload}-{slot}"))
                     .and_then(|group| group.apply(resources).map(|()| group))
                     .map_err(|e| backend(format!("cgroup for {workload}-{slot}: {e}")))?;
                 Some(group)
@@ -244,7 +260,7 @@ impl ProcessProvisioner {
                 // Best effort: an empty leftover group costs nothing and is reused by the slot.
                 let _best_effort = group.remove();
                 if let (Some(root), true) = (&self.cgroups, pool.records.is_empty()) {
-                    let _best_effort = root.remove_workload(workload);
+                    let _best_effort = root.remove_workload(&self.cgroup_group(workload));
                 }
             }
             backend(format!("starting {argv:?}: {e}"))
@@ -502,7 +518,7 @@ impl Provisioner for ProcessProvisioner {
             .await
             .map_err(|e| backend(format!("removing state of {workload}: {e}")))?;
         if let Some(root) = &self.cgroups {
-            if let Err(e) = root.remove_workload(workload) {
+            if let Err(e) = root.remove_workload(&self.cgroup_group(workload)) {
                 tracing::warn!(workload, error = %e, "could not remove the workload's cgroup");
             }
         }

@@ -17,12 +17,14 @@ pub(crate) fn fingerprint(template: &InstanceTemplate) -> String {
         "env": template.env,
     })
     .to_string();
-    let hash = canonical
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-    format!("{hash:016x}")
+    format!("{:016x}", fnv1a(canonical.as_bytes()))
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases and platforms.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Accepts workload names usable as a file, cgroup and container name: 1-100 of
