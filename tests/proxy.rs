@@ -356,6 +356,46 @@ async fn failing_shadow_is_rolled_back_on_error_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_guard_never_rolls_back_onto_a_primary_with_no_healthy_member() {
+    // After a migration the controller decommissions primary: a rollback then would send
+    // every request to upstreams that are gone. A failing shadow keeps its traffic.
+    let s1 = TestUpstream::start("s1").await;
+    let dead = format!("127.0.0.1:{}", umbra_e2e::free_port());
+    let body = format!(
+        "[[workloads]]\nname = \"api\"\nshadow_weight = 1.0\nprimary = [\"{dead}\"]\nshadow = [\"{}\"]\n{GUARD}",
+        s1.addr()
+    );
+    let proxy = ProxyProcess::start(&body).await;
+    let down = eventually(Duration::from_secs(5), || async {
+        let w = proxy.workload("api").await;
+        (w["primary"]["upstreams"][0]["healthy"] == false).then_some(())
+    })
+    .await;
+    assert!(down.is_some(), "the active check never marked primary down");
+    s1.set_status(500);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = background_load(proxy.url("/"), 16, Arc::clone(&stop));
+    // The same failing shadow with a healthy primary is rolled back within a second
+    // (failing_shadow_is_rolled_back_on_error_rate): wait until the guard has had a full
+    // window of failures to judge, then some.
+    let judged = eventually(Duration::from_secs(5), || async {
+        let w = proxy.workload("api").await;
+        let shadow = &w["shadow"];
+        (shadow["window_requests"].as_u64().unwrap_or(0) >= 50
+            && shadow["error_rate"].as_f64().unwrap_or(0.0) > 0.2)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.expect("load");
+    assert!(judged.is_some(), "the shadow never had a failing window");
+    let w = proxy.workload("api").await;
+    assert_eq!(w["shadow_weight"], 1.0, "{w}");
+    assert_eq!(w["state"], "steady", "{w}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn critical_traffic_is_not_shed_while_low_is() {
     let backend = TestUpstream::start("b").await;
     backend.set_delay(Duration::from_millis(100));

@@ -271,6 +271,13 @@ impl Workload {
         if !matches!(verdict, GuardVerdict::Rollback(_)) {
             return None;
         }
+        // A rollback moves traffic to primary; with no healthy primary member (decommissioned
+        // after a migration, or down) it would turn a degraded shadow into an outage. The
+        // shadow keeps its traffic and the controller, which sees the same errors, scales it.
+        if !self.pool(PoolKind::Primary).has_healthy(now_ms) {
+            tracing::debug!(workload = %self.name, "guard would roll back, but primary has no healthy member; holding");
+            return None;
+        }
         let mut cell = self.guard_cell();
         let (to, outcome) = guard_transition(
             cell.state,

@@ -142,9 +142,11 @@ impl Predictive {
         self.window.step_requests += to_shadow * seconds;
         self.window.tick_requests += to_shadow * seconds;
         self.window.tick_errors += split.shadow.unserved * seconds;
-        // Requests the shadow cannot take fail; the proxy's guard sees them as errors.
+        // Requests the shadow cannot take fail; the proxy's guard sees them as errors. Like
+        // the proxy, it never rolls back onto a primary with nothing ready (decommissioned).
+        let primary_up = self.primary.ready_units() > 0.0;
         match judge(&step, &PoolWindow::default(), &self.guard) {
-            GuardVerdict::Rollback(reason) => {
+            GuardVerdict::Rollback(reason) if primary_up => {
                 self.weight = 0.0;
                 self.proxy_rolled_back = true;
                 let decision = Decision {
