@@ -264,9 +264,13 @@ impl WorkloadRuntime {
                 self.target = plan.instances.max(1);
                 self.required = self.target;
             }
-            // Growing demand while on the shadow scales it up; readiness is still judged
-            // against what was ready before, until the new instances are up.
-            Phase::Migrated { .. } if plan.instances > self.target => {
+            // While migrated the shadow is the workload's whole pool and follows the plan both
+            // ways: up with demand (readiness is still judged against what was ready before,
+            // until the new instances are up), and down when the peak has passed (the plan
+            // counts observed demand, so it never drops below the load it carries; the
+            // instances about to stop are withdrawn from the proxies first). Keeping a
+            // migrated pool at its highest size ever is what made it cost more than the HPA.
+            Phase::Migrated { .. } if plan.instances != self.target => {
                 self.target = plan.instances;
                 let target = ShadowTarget {
                     instances: self.target,
@@ -274,7 +278,7 @@ impl WorkloadRuntime {
                 };
                 if let Err(e) = self.shadow.apply(&ctx.proxies, target, false).await {
                     ctx.metrics.error("provision");
-                    tracing::error!(workload = %name, error = %e, "scaling the shadow pool up failed");
+                    tracing::error!(workload = %name, error = %e, "resizing the migrated shadow pool failed");
                 }
             }
             _ => {}
