@@ -336,3 +336,29 @@ impl Predictive {
         self.weight
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard() -> GuardThresholds {
+        GuardThresholds::new(10, None, None, std::time::Duration::ZERO, 0.05).expect("valid")
+    }
+
+    #[test]
+    fn the_guard_rolls_back_onto_a_ready_primary_but_never_onto_none() {
+        let delays = Delays {
+            startup: 120,
+            resize: 30,
+        };
+        for (primary, rolls_back) in [(4, true), (0, false)] {
+            let mut p = Predictive::new(WorkloadPolicy::builtin(), 50.0, delays, guard(), primary);
+            p.apply(0, &Action::SetWeight(1.0));
+            // The idle shadow (one small instance) cannot take 1000 requests/s.
+            let (split, decision) = p.serve(0, 1000.0, 15);
+            assert!(split.shadow.unserved > 0.0);
+            assert_eq!(decision.is_some(), rolls_back, "primary {primary}");
+            assert_eq!(p.weight() == 0.0, rolls_back, "primary {primary}");
+        }
+    }
+}
