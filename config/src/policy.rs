@@ -78,7 +78,7 @@ struct RawSizing {
     instance_capacity: Option<f64>,
     /// Share of the predicted peak the shadow must carry.
     peak_fraction: Option<f64>,
-    /// Headroom on top, e.g. 0.2.
+    /// Headroom over observed demand while new instances start, e.g. 0.2.
     buffer: Option<f64>,
     /// Fewest shadow instances (0 = no idle shadow).
     min_instances: Option<u32>,

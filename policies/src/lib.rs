@@ -31,7 +31,9 @@ pub use ramp::{
 pub use ranking::{Candidate, rank_workloads};
 pub use rollback::{GuardEvent, GuardOutcome, GuardState, guard_transition};
 pub use select::{UpstreamLoad, pick_two_choices};
-pub use sizing::{InstanceSize, ShadowPlan, SizingError, SizingPolicy, plan_shadow_capacity};
+pub use sizing::{
+    InstanceSize, ShadowPlan, SizingError, SizingInputs, SizingPolicy, plan_shadow_capacity,
+};
 pub use split::choose_pool;
 pub use sticky::{SessionFacts, choose_pool_sticky};
 pub use trigger::{Outlook, TriggerError, TriggerPolicy, TriggerVerdict, judge_shortage};

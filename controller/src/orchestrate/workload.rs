@@ -5,8 +5,8 @@ use std::sync::Arc;
 use config::{Mode, WorkloadPolicy, WorkloadSpec};
 use policies::{
     Action, Candidate, GateVerdict, MigrationInputs, Outlook, Phase, ShadowHealth, ShadowPlan,
-    TriggerVerdict, gate, judge_shortage, migration_step, plan_shadow_capacity, recover,
-    shadow_ready_after_restart,
+    SizingInputs, TriggerVerdict, gate, judge_shortage, migration_step, plan_shadow_capacity,
+    recover, shadow_ready_after_restart,
 };
 
 use super::shadow::{ShadowManager, ShadowView};
@@ -20,6 +20,8 @@ struct Facts {
     observed: crate::board::Observed,
     /// Highest upper-quantile forecast (or observed) demand over the horizon.
     peak: f64,
+    /// Highest upper-quantile forecast over the horizon alone (0 without a forecast).
+    forecast_peak: f64,
     /// The same within the lead time.
     near: f64,
     trigger: TriggerVerdict,
@@ -175,6 +177,10 @@ impl WorkloadRuntime {
                 .max(observed.rps)
         };
         let (peak, near) = (peak_within(horizon_ms), peak_within(lead_ms));
+        let forecast_peak = forecast
+            .as_ref()
+            .and_then(|f| f.upper_peak_within(now, horizon_ms))
+            .unwrap_or(0.0);
         let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
         let held_ms = match &self.phase {
             Phase::Migrated { since_ms, .. } => (now as u64).saturating_sub(*since_ms),
@@ -190,6 +196,7 @@ impl WorkloadRuntime {
         Facts {
             observed,
             peak,
+            forecast_peak,
             near,
             trigger,
         }
@@ -229,9 +236,10 @@ impl WorkloadRuntime {
         let capacity = self.primary_capacity();
         let Facts {
             observed,
-            peak,
+            forecast_peak,
             near,
             mut trigger,
+            ..
         } = self.facts(ctx, now);
         // Observe mode reports each workload's own verdict: nothing is started, so no slot is
         // taken and nobody waits for one.
@@ -252,7 +260,15 @@ impl WorkloadRuntime {
         let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
 
         // The shadow plan: sized for the peak; full size whenever a migration needs it.
-        let mut plan = plan_shadow_capacity(&self.policy.sizing, peak, near, capacity);
+        let mut plan = plan_shadow_capacity(
+            &self.policy.sizing,
+            &SizingInputs {
+                predicted_peak: forecast_peak,
+                observed: observed.rps,
+                near_peak: near,
+                primary_capacity: capacity,
+            },
+        );
         if migrating || matches!(trigger, TriggerVerdict::Migrate { .. }) {
             plan.size = self.policy.sizing.full();
             plan.warm = true;
@@ -496,9 +512,10 @@ impl WorkloadRuntime {
                 Action::IdleShadow => {
                     let idle = plan_shadow_capacity(
                         &self.policy.sizing,
-                        0.0,
-                        0.0,
-                        self.primary_capacity(),
+                        &SizingInputs {
+                            primary_capacity: self.primary_capacity(),
+                            ..SizingInputs::default()
+                        },
                     );
                     let target = ShadowTarget {
                         instances: idle.instances,

@@ -4,8 +4,8 @@
 use config::WorkloadPolicy;
 use policies::{
     Action, GateVerdict, GuardThresholds, GuardVerdict, MigrationInputs, Outlook, Phase,
-    PoolWindow, ShadowHealth, ShadowPlan, gate, judge, judge_shortage, migration_step,
-    plan_shadow_capacity,
+    PoolWindow, ShadowHealth, ShadowPlan, SizingInputs, gate, judge, judge_shortage,
+    migration_step, plan_shadow_capacity,
 };
 
 use super::forecasting::ForecastView;
@@ -174,11 +174,16 @@ impl Predictive {
         // The horizon starts now, and the demand observed now is its first point: a plan
         // from the outlook alone shrinks the shadow below the load it carries as soon as a
         // surge's end enters the horizon, and the proxy then rolls every migration back.
+        // The sizing takes observed demand (plus its buffer) beside the forecast's peak.
         let peak = |points: &[f64]| points.iter().copied().fold(observed, f64::max);
-        let predicted_peak = peak(&outlook);
         let near_peak = peak(&outlook[..outlook.len().min(lead_points)]);
         let primary_capacity = f64::from(self.primary_instances) * self.capacity;
-        let plan = self.plan(predicted_peak, near_peak, primary_capacity);
+        let plan = self.plan(&SizingInputs {
+            predicted_peak: outlook.iter().copied().fold(0.0, f64::max),
+            observed,
+            near_peak,
+            primary_capacity,
+        });
 
         let now_ms = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
         let (migrated, held_ms) = match &self.phase {
@@ -274,14 +279,17 @@ impl Predictive {
     /// The shadow plan. The policy's sizing carries its own instance capacity and the replay's
     /// may differ; `plan_shadow_capacity` depends on demand only through demand / capacity,
     /// so demand is expressed in the policy's units.
-    fn plan(&self, predicted_peak: f64, near_peak: f64, primary_capacity: f64) -> ShadowPlan {
+    fn plan(&self, demand: &SizingInputs) -> ShadowPlan {
         let sizing = &self.policy.sizing;
         let k = sizing.instance_capacity() / self.capacity;
         plan_shadow_capacity(
             sizing,
-            predicted_peak * k,
-            near_peak * k,
-            primary_capacity * k,
+            &SizingInputs {
+                predicted_peak: demand.predicted_peak * k,
+                observed: demand.observed * k,
+                near_peak: demand.near_peak * k,
+                primary_capacity: demand.primary_capacity * k,
+            },
         )
     }
 
