@@ -169,18 +169,15 @@ impl WorkloadRuntime {
             .map(|f| f.upper_from(now))
             .unwrap_or_default();
         let step_ms = forecast.as_ref().map_or(1000, |f| f.step_ms.max(1)) as u64;
-        let peak_within = |ms| {
+        let forecast_within = |ms| {
             forecast
                 .as_ref()
                 .and_then(|f| f.upper_peak_within(now, ms))
                 .unwrap_or(0.0)
-                .max(observed.rps)
         };
-        let (peak, near) = (peak_within(horizon_ms), peak_within(lead_ms));
-        let forecast_peak = forecast
-            .as_ref()
-            .and_then(|f| f.upper_peak_within(now, horizon_ms))
-            .unwrap_or(0.0);
+        let forecast_peak = forecast_within(horizon_ms);
+        let peak = forecast_peak.max(observed.rps);
+        let near = forecast_within(lead_ms).max(observed.rps);
         let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
         let held_ms = match &self.phase {
             Phase::Migrated { since_ms, .. } => (now as u64).saturating_sub(*since_ms),
@@ -284,8 +281,8 @@ impl WorkloadRuntime {
             // ways: up with demand (readiness is still judged against what was ready before,
             // until the new instances are up), and down when the peak has passed (the plan
             // counts observed demand, so it never drops below the load it carries; the
-            // instances about to stop are withdrawn from the proxies first). Keeping a
-            // migrated pool at its highest size ever is what made it cost more than the HPA.
+            // instances about to stop are withdrawn from the proxies first). This is what the
+            // simulator measured in bench/simulate does too.
             Phase::Migrated { .. } if plan.instances != self.target => {
                 self.target = plan.instances;
                 let target = ShadowTarget {
