@@ -229,23 +229,19 @@ mod tests {
         }
     }
 
+    /// Instances the default test policy plans, far from warming up.
+    fn instances(predicted_peak: f64, observed: f64) -> u32 {
+        plan_shadow_capacity(&policy(), &inputs(predicted_peak, observed, 0.0)).instances
+    }
+
     #[test]
     fn buffers_observed_demand_not_the_forecast() {
         // The forecast as it is: 200 rps / 50 = 4 instances.
-        assert_eq!(
-            plan_shadow_capacity(&policy(), &inputs(200.0, 0.0, 0.0)).instances,
-            4
-        );
+        assert_eq!(instances(200.0, 0.0), 4);
         // Observed plus 20%: 200 * 1.2 / 50 = 4.8 -> 5 instances.
-        assert_eq!(
-            plan_shadow_capacity(&policy(), &inputs(0.0, 200.0, 0.0)).instances,
-            5
-        );
+        assert_eq!(instances(0.0, 200.0), 5);
         // The larger need wins.
-        assert_eq!(
-            plan_shadow_capacity(&policy(), &inputs(300.0, 200.0, 0.0)).instances,
-            6
-        );
+        assert_eq!(instances(300.0, 200.0), 6);
     }
 
     #[test]
@@ -263,18 +259,9 @@ mod tests {
 
     #[test]
     fn bounds_apply() {
-        assert_eq!(
-            plan_shadow_capacity(&policy(), &inputs(0.0, 0.0, 0.0)).instances,
-            1
-        );
-        assert_eq!(
-            plan_shadow_capacity(&policy(), &inputs(1e9, 0.0, 0.0)).instances,
-            10
-        );
-        assert_eq!(
-            plan_shadow_capacity(&policy(), &inputs(f64::NAN, f64::NAN, 0.0)).instances,
-            1
-        );
+        assert_eq!(instances(0.0, 0.0), 1);
+        assert_eq!(instances(1e9, 0.0), 10);
+        assert_eq!(instances(f64::NAN, f64::NAN), 1);
     }
 
     #[test]
@@ -302,12 +289,7 @@ mod tests {
         ) {
             let p = SizingPolicy::new(cap, 1.0, 0.2, 0, 1000, IDLE, FULL, 0.7).expect("valid");
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            let n = |peak, observed| plan_shadow_capacity(&p, &SizingInputs {
-                predicted_peak: peak,
-                observed,
-                near_peak: 0.0,
-                primary_capacity: 1.0,
-            }).instances;
+            let n = |peak, observed| plan_shadow_capacity(&p, &inputs(peak, observed, 0.0)).instances;
             prop_assert!(n(lo, o) <= n(hi, o));
             prop_assert!(n(o, lo) <= n(o, hi));
         }
@@ -315,24 +297,14 @@ mod tests {
         #[test]
         fn always_within_bounds(peak in -1e6f64..1e9, min in 0u32..5, extra in 0u32..20) {
             let p = SizingPolicy::new(10.0, 1.0, 0.0, min, min + extra, IDLE, FULL, 0.7).expect("valid");
-            let n = plan_shadow_capacity(&p, &SizingInputs {
-                predicted_peak: peak,
-                observed: peak,
-                near_peak: 0.0,
-                primary_capacity: 1.0,
-            }).instances;
+            let n = plan_shadow_capacity(&p, &inputs(peak, peak, 0.0)).instances;
             prop_assert!(n >= min && n <= min + extra);
         }
 
         #[test]
         fn covers_the_peak_when_unbounded(peak in 0.0f64..1e5) {
             let p = SizingPolicy::new(7.0, 1.0, 0.0, 0, u32::MAX, IDLE, FULL, 0.7).expect("valid");
-            let n = plan_shadow_capacity(&p, &SizingInputs {
-                predicted_peak: peak,
-                observed: peak,
-                near_peak: 0.0,
-                primary_capacity: 1.0,
-            }).instances;
+            let n = plan_shadow_capacity(&p, &inputs(peak, peak, 0.0)).instances;
             prop_assert!(f64::from(n) * 7.0 >= peak - 1e-6);
         }
     }

@@ -160,26 +160,14 @@ impl Stack {
 
     /// The controller's `/metrics` text.
     pub async fn controller_metrics(&self) -> String {
-        crate::http::client()
-            .get(format!("http://{}/metrics", self.api))
-            .send()
-            .await
-            .expect("controller metrics")
-            .text()
-            .await
-            .expect("text")
+        let req = crate::http::client().get(format!("http://{}/metrics", self.api));
+        crate::http::text(req, "controller metrics").await
     }
 
     /// `GET` a JSON document from the controller API.
     pub async fn api_json(&self, path: &str) -> serde_json::Value {
-        crate::http::client()
-            .get(format!("http://{}{path}", self.api))
-            .send()
-            .await
-            .expect("controller reachable")
-            .json()
-            .await
-            .expect("JSON")
+        let req = crate::http::client().get(format!("http://{}{path}", self.api));
+        crate::http::json(req, "controller API").await
     }
 
     /// One workload of `/v1/status`.
@@ -193,14 +181,9 @@ impl Stack {
 
     /// The proxy's view of a workload.
     pub async fn proxy_workload(&self, workload: &str) -> serde_json::Value {
-        crate::http::client()
-            .get(format!("http://{}/v1/workloads/{workload}", self.admin))
-            .send()
-            .await
-            .expect("proxy admin reachable")
-            .json()
-            .await
-            .expect("JSON")
+        let req =
+            crate::http::client().get(format!("http://{}/v1/workloads/{workload}", self.admin));
+        crate::http::json(req, "proxy admin").await
     }
 
     /// Pids of a workload's shadow instances, from the process provisioner's state file.

@@ -145,15 +145,10 @@ impl Prometheus {
 
     /// Evaluates an instant query: each series' value.
     pub async fn query(&self, promql: &str) -> Vec<f64> {
-        let v: serde_json::Value = client()
+        let req = client()
             .get(format!("http://{}/api/v1/query", self.addr))
-            .query(&[("query", promql)])
-            .send()
-            .await
-            .expect("prometheus reachable")
-            .json()
-            .await
-            .expect("prometheus JSON");
+            .query(&[("query", promql)]);
+        let v = crate::http::json(req, "prometheus").await;
         assert_eq!(v["status"], "success", "query {promql}: {v}");
         v["data"]["result"]
             .as_array()
@@ -165,20 +160,15 @@ impl Prometheus {
 
     /// `query_range` at a 1 s step: `(unix ms, value)` of the first series.
     pub async fn query_range(&self, promql: &str, start_s: i64, end_s: i64) -> Vec<(i64, f64)> {
-        let v: serde_json::Value = client()
+        let req = client()
             .get(format!("http://{}/api/v1/query_range", self.addr))
             .query(&[
                 ("query", promql),
                 ("start", &start_s.to_string()),
                 ("end", &end_s.to_string()),
                 ("step", "1"),
-            ])
-            .send()
-            .await
-            .expect("prometheus reachable")
-            .json()
-            .await
-            .expect("prometheus JSON");
+            ]);
+        let v = crate::http::json(req, "prometheus").await;
         assert_eq!(v["status"], "success", "query_range {promql}: {v}");
         v["data"]["result"][0]["values"]
             .as_array()
@@ -237,13 +227,10 @@ impl Alertmanager {
 
     /// `GET /api/v2/alerts`.
     pub async fn alerts(&self) -> Vec<serde_json::Value> {
-        client()
-            .get(format!("http://{}/api/v2/alerts", self.addr))
-            .send()
-            .await
-            .expect("alertmanager reachable")
-            .json()
-            .await
-            .expect("alertmanager JSON")
+        let req = client().get(format!("http://{}/api/v2/alerts", self.addr));
+        match crate::http::json(req, "alertmanager").await {
+            serde_json::Value::Array(alerts) => alerts,
+            other => panic!("alertmanager: alerts are not a list: {other}"),
+        }
     }
 }

@@ -11,6 +11,30 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// Sends `req` and reads its body as JSON; panics naming `what` if either fails.
+pub async fn json(req: reqwest::RequestBuilder, what: &str) -> serde_json::Value {
+    let answer = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what} unreachable: {e}"));
+    answer
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: no JSON: {e}"))
+}
+
+/// Sends `req` and reads its body as text; panics naming `what` if either fails.
+pub async fn text(req: reqwest::RequestBuilder, what: &str) -> String {
+    let answer = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what} unreachable: {e}"));
+    answer
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: no text: {e}"))
+}
+
 /// Whether `GET url` answers 2xx within `deadline` (polled every 20 ms).
 pub async fn answers_2xx(url: &str, deadline: Duration) -> bool {
     let client = client();

@@ -94,14 +94,8 @@ impl ProxyProcess {
 
     /// GET /v1/workloads/{name} as JSON.
     pub async fn workload(&self, name: &str) -> serde_json::Value {
-        crate::http::client()
-            .get(self.admin_url(&format!("/v1/workloads/{name}")))
-            .send()
-            .await
-            .expect("admin reachable")
-            .json()
-            .await
-            .expect("workload JSON")
+        let req = crate::http::client().get(self.admin_url(&format!("/v1/workloads/{name}")));
+        crate::http::json(req, "proxy admin").await
     }
 
     /// PUT the shadow weight with the token; returns the status code.
@@ -119,14 +113,8 @@ impl ProxyProcess {
 
     /// GET /metrics.
     pub async fn metrics(&self) -> String {
-        crate::http::client()
-            .get(self.admin_url("/metrics"))
-            .send()
-            .await
-            .expect("admin reachable")
-            .text()
-            .await
-            .expect("metrics text")
+        let req = crate::http::client().get(self.admin_url("/metrics"));
+        crate::http::text(req, "proxy metrics").await
     }
 }
 
