@@ -80,6 +80,9 @@ struct RawSizing {
     peak_fraction: Option<f64>,
     /// Headroom over observed demand while new instances start, e.g. 0.2.
     buffer: Option<f64>,
+    /// Or at least the rise demand has shown within one start-up time, at this quantile of
+    /// its recent history, e.g. 0.99 (0 = off).
+    rise_quantile: Option<f64>,
     /// Fewest shadow instances (0 = no idle shadow).
     min_instances: Option<u32>,
     /// Most shadow instances.
@@ -203,6 +206,7 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
         size("full", &s.full, 1000, 256)?,
         s.warm_at.unwrap_or(0.7),
     )
+    .and_then(|p| p.with_rise_quantile(s.rise_quantile.unwrap_or(0.95)))
     .map_err(|e| {
         let key = match e {
             SizingError::Capacity(_) => "instance_capacity",
@@ -211,6 +215,7 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
             SizingError::Bounds { .. } => "min_instances",
             SizingError::IdleAboveFull { .. } | SizingError::ZeroSize => "idle",
             SizingError::WarmAt(_) => "warm_at",
+            SizingError::RiseQuantile(_) => "rise_quantile",
         };
         Invalid::new(sz.key(key), e)
     })?;

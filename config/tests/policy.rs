@@ -72,3 +72,14 @@ fn bad_quantile_and_at_full_and_ramp() {
     assert!(reject("[sizing]\ninstance_capacity = -1\n").contains("sizing.instance_capacity"));
     assert!(reject("[trigger]\nlead_time = \"3h\"\n").contains("trigger.lead_time"));
 }
+
+#[test]
+fn rise_quantile_outside_zero_to_one() {
+    let e = reject("[sizing]\nbuffer = 0.2\nrise_quantile = 1.5\n");
+    assert!(
+        e.contains("sizing.rise_quantile") && e.starts_with("policies/p.toml:3"),
+        "{e}"
+    );
+    let off = parse_policy(Path::new("p.toml"), "[sizing]\nrise_quantile = 0\n").expect("valid");
+    assert_eq!(off.sizing.rise_quantile(), 0.0);
+}

@@ -55,6 +55,9 @@ pub struct PublishedForecast {
     pub signals_used: Vec<String>,
     /// Backtest MASE of the chosen model (how far to trust it; < 1 beats seasonal naive).
     pub mase: Option<f64>,
+    /// How far demand rose within one start-up time in the history this was fitted on, at the
+    /// policy's `rise_quantile` ([`policies::startup_rise`]); 0 when not learned.
+    pub rise: f64,
     /// When it was made, unix ms.
     pub made_at_ms: i64,
 }

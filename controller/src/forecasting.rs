@@ -211,6 +211,13 @@ fn forecast_one(
         .find(|s| s.model == selection.model)
         .map(|s| s.mase)
         .filter(|m| m.is_finite());
+    // Learned from the same history, so both move together at each refit.
+    let rise = policies::startup_rise(
+        &series.values,
+        series.step as f64,
+        target.policy.startup.as_secs_f64(),
+        target.policy.sizing.rise_quantile(),
+    );
     let published = PublishedForecast {
         workload: target.workload.clone(),
         pool: "all".into(),
@@ -224,6 +231,7 @@ fn forecast_one(
         model: f.model,
         signals_used: f.signals_used,
         mase,
+        rise,
         made_at_ms: now_ms,
     };
     Ok(Some((published, Cached { selection, refits })))

@@ -2,6 +2,7 @@
 
 mod admission;
 mod guard;
+mod headroom;
 mod migration;
 mod pool;
 mod priority;
@@ -19,6 +20,7 @@ pub use admission::{AdmissionShares, SharesError, admit};
 pub use guard::{
     GuardThresholds, GuardVerdict, PoolWindow, RollbackReason, ThresholdsError, judge,
 };
+pub use headroom::startup_rise;
 pub use migration::{
     Action, MigrationInputs, MigrationPolicy, Phase, migration_step, recover,
     shadow_ready_after_restart,

@@ -24,6 +24,8 @@ struct Facts {
     forecast_peak: f64,
     /// The same within the lead time.
     near: f64,
+    /// The rise learned with the forecast (0 without one).
+    rise: f64,
     trigger: TriggerVerdict,
 }
 
@@ -195,6 +197,7 @@ impl WorkloadRuntime {
             peak,
             forecast_peak,
             near,
+            rise: forecast.as_ref().map_or(0.0, |f| f.rise),
             trigger,
         }
     }
@@ -235,6 +238,7 @@ impl WorkloadRuntime {
             observed,
             forecast_peak,
             near,
+            rise,
             mut trigger,
             ..
         } = self.facts(ctx, now);
@@ -262,6 +266,7 @@ impl WorkloadRuntime {
             &SizingInputs {
                 predicted_peak: forecast_peak,
                 observed: observed.rps,
+                rise,
                 near_peak: near,
                 primary_capacity: capacity,
             },

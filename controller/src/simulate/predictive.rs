@@ -162,8 +162,15 @@ impl Predictive {
         }
     }
 
-    /// One controller tick at `now` with `observed` demand and the latest forecast.
-    pub fn decide(&mut self, now: i64, observed: f64, view: Option<&ForecastView>) -> Applied {
+    /// One controller tick at `now` with `observed` demand, the latest forecast and the rise
+    /// learned with it ([`policies::startup_rise`]).
+    pub fn decide(
+        &mut self,
+        now: i64,
+        observed: f64,
+        view: Option<&ForecastView>,
+        rise: f64,
+    ) -> Applied {
         let policy = &self.policy;
         let horizon_points = (policy.horizon.as_secs() as i64 / OUTLOOK_STEP_S).max(1) as usize;
         let outlook = view
@@ -181,6 +188,7 @@ impl Predictive {
         let plan = self.plan(&SizingInputs {
             predicted_peak: outlook.iter().copied().fold(0.0, f64::max),
             observed,
+            rise,
             near_peak,
             primary_capacity,
         });
@@ -287,6 +295,7 @@ impl Predictive {
             &SizingInputs {
                 predicted_peak: demand.predicted_peak * k,
                 observed: demand.observed * k,
+                rise: demand.rise * k,
                 near_peak: demand.near_peak * k,
                 primary_capacity: demand.primary_capacity * k,
             },

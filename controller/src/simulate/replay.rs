@@ -18,6 +18,10 @@ pub const STEP_S: i64 = 15;
 /// Fewest samples a forecast is made from (the live forecasting loop's minimum).
 const MIN_FORECAST_POINTS: usize = 24;
 
+/// The learned rise is read over the last week: every weekday's bursts, and recent enough to
+/// follow a series whose character changes.
+const RISE_WINDOW_S: i64 = 7 * 86_400;
+
 /// One point of the report's time axis (one trace sample long).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimelinePoint {
@@ -89,6 +93,8 @@ pub fn replay(
     // history accumulates.
     let min_history = ((86_400 / trace.step()) as usize).max(MIN_FORECAST_POINTS);
     let mut view: Option<ForecastView> = None;
+    let mut rise = 0.0;
+    let startup_s = settings.policy.startup.as_secs_f64();
     let mut last_refit: Option<(i64, usize)> = None;
     let mut out = Outcome {
         predictive: Summary {
@@ -157,10 +163,18 @@ pub fn replay(
                             tracing::warn!(now = t, error = %e, "simulate: forecast failed; keeping the previous one");
                         }
                     }
+                    let recent = (RISE_WINDOW_S / trace.step()) as usize;
+                    let values = &history.values[history.len().saturating_sub(recent)..];
+                    rise = policies::startup_rise(
+                        values,
+                        trace.step() as f64,
+                        startup_s,
+                        settings.policy.sizing.rise_quantile(),
+                    );
                     last_refit = Some((t, known));
                 }
             }
-            let applied = predictive.decide(t, demand, view.as_ref());
+            let applied = predictive.decide(t, demand, view.as_ref(), rise);
             if counted {
                 out.predictive.scaling_actions += applied.scaling_actions;
             }
