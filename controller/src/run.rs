@@ -52,7 +52,10 @@ async fn provisioner(config: &Config) -> anyhow::Result<Arc<dyn Provisioner>> {
             Default::default(),
         )?),
         ProvisionerKind::Podman => Arc::new(crate::provision::podman::PodmanProvisioner::new(
-            Default::default(),
+            crate::provision::podman::PodmanOptions {
+                deployment: crate::provision::deployment_id(&c.data_dir),
+                ..Default::default()
+            },
         )),
         #[cfg(feature = "kubernetes")]
         ProvisionerKind::Kubernetes => {

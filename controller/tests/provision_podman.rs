@@ -192,7 +192,10 @@ async fn containers_serve_resize_in_place_are_found_again_and_leave_nothing() {
     names.sort();
     assert_eq!(
         names,
-        [format!("umbra-{workload}-1"), format!("umbra-{workload}-2")]
+        [
+            format!("umbra-default-{workload}-1"),
+            format!("umbra-default-{workload}-2")
+        ]
     );
     for instance in &started {
         assert!(
@@ -246,6 +249,36 @@ async fn containers_serve_resize_in_place_are_found_again_and_leave_nothing() {
     let found = next.instances(&workload).await.unwrap();
     assert_eq!(ids(&found), ids(&started));
     assert!(found.iter().all(|i| i.resources == FULL), "{found:?}");
+
+    // Another controller on this host (another deployment) with a workload of the same name
+    // neither adopts nor stops these: it starts its own, named apart, and removes only those.
+    let other = PodmanProvisioner::new(PodmanOptions {
+        deployment: "other".into(),
+        ..options()
+    });
+    assert!(other.instances(&workload).await.unwrap().is_empty());
+    let theirs = other
+        .scale(
+            &template,
+            ShadowTarget {
+                instances: 1,
+                resources: IDLE,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert!(containers_of(&workload).contains(&format!("umbra-other-{workload}-1")));
+    assert_eq!(
+        ids(&next.instances(&workload).await.unwrap()),
+        ids(&started)
+    );
+    other.stop_all(&workload).await.unwrap();
+    assert_eq!(containers_of(&workload).len(), 2);
+    assert_eq!(
+        ids(&next.instances(&workload).await.unwrap()),
+        ids(&started)
+    );
 
     // Replace one: a new container under the same name, same size, serving.
     let successor = next.replace(&template, &started[0].id).await.unwrap();

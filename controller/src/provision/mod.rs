@@ -23,6 +23,7 @@ pub mod process;
 mod process_state;
 mod process_stop;
 mod template_id;
+pub use template_id::deployment_id;
 mod workload_locks;
 
 /// CPU and memory given to one instance.

@@ -1,8 +1,9 @@
 //! Shadow-pool instances as podman containers, found again by label after a restart and
 //! resized in place with `podman update` (replaced when that fails).
 //!
-//! Every container is named `umbra-<workload>-<n>`, labelled `umbra.workload=<workload>` and
-//! `umbra.managed-by=umbra`, publishes `template.container_port` on a loopback port podman
+//! Every container is named `umbra-<deployment>-<workload>-<n>`, labelled
+//! `umbra.workload=<workload>`, `umbra.deployment=<deployment>` and `umbra.managed-by=umbra`
+//! (only containers carrying all three are ever touched), publishes `template.container_port` on a loopback port podman
 //! picks (race-free, unlike picking one first), and runs the image's own entrypoint:
 //! `template.command` is the `process` backend's and is ignored here.
 
@@ -14,8 +15,8 @@ use async_trait::async_trait;
 
 use super::cgroup::limits_of_pid;
 use super::podman_cli::{
-    CPU_LABEL, MANAGED_BY_LABEL, MEMORY_LABEL, PodmanCli, PsEntry, TEMPLATE_LABEL, WORKLOAD_LABEL,
-    host_ulimits, parse_ps,
+    CPU_LABEL, DEPLOYMENT_LABEL, MANAGED_BY_LABEL, MEMORY_LABEL, PodmanCli, PsEntry,
+    TEMPLATE_LABEL, WORKLOAD_LABEL, host_ulimits, parse_ps,
 };
 use super::ports::substitute_in_container;
 use super::template_id::{check_local_name, fingerprint};
@@ -55,6 +56,9 @@ pub struct PodmanOptions {
     /// Where cgroups are mounted, to read a container's current limits. Default:
     /// `/sys/fs/cgroup`.
     pub cgroup_fs: PathBuf,
+    /// Which controller's containers these are ([`super::deployment_id`] of its state
+    /// directory): part of every name and label. Default: `default`.
+    pub deployment: String,
 }
 
 impl Default for PodmanOptions {
@@ -73,6 +77,7 @@ impl Default for PodmanOptions {
             stop_timeout: Duration::from_secs(5),
             resize: PodmanResize::InPlace,
             cgroup_fs: PathBuf::from("/sys/fs/cgroup"),
+            deployment: "default".to_string(),
         }
     }
 }
@@ -138,10 +143,11 @@ impl PodmanProvisioner {
             parse_ps(&json).map_err(|e| backend(format!("reading `podman ps` output: {e}")))?;
         Ok(entries
             .into_iter()
-            // podman ORs repeated label filters, so the second label is checked here.
+            // podman ORs repeated label filters, so the others are checked here.
             .filter(|e| {
                 e.label(MANAGED_BY_LABEL) == Some("umbra")
                     && e.label(WORKLOAD_LABEL) == Some(workload)
+                    && e.label(DEPLOYMENT_LABEL) == Some(self.options.deployment.as_str())
             })
             .map(|e| container(&e, &self.options.cgroup_fs))
             .collect())
@@ -157,7 +163,12 @@ impl PodmanProvisioner {
     ) -> Result<String, ProvisionError> {
         let workload = &template.workload;
         let mut run = args(&["run", "--detach", "--name", name]);
-        run.extend(labels(workload, &fingerprint(template), resources));
+        run.extend(labels(
+            workload,
+            &self.options.deployment,
+            &fingerprint(template),
+            resources,
+        ));
         run.extend(size_flags(resources));
         for ulimit in &self.options.ulimits {
             run.extend(["--ulimit".to_string(), ulimit.clone()]);
@@ -251,7 +262,12 @@ impl PodmanProvisioner {
         let mut started = Vec::new();
         for _ in existing.len()..wanted {
             let name = (1..)
-                .map(|n| format!("umbra-{}-{n}", template.workload))
+                .map(|n| {
+                    format!(
+                        "umbra-{}-{}-{n}",
+                        self.options.deployment, template.workload
+                    )
+                })
                 .find(|name| !names.contains(name))
                 .unwrap_or_default();
             started.push(self.run(template, image, &name, resources).await?);
@@ -316,9 +332,15 @@ fn container(entry: &PsEntry, cgroup_fs: &Path) -> Container {
     }
 }
 
-fn labels(workload: &str, template_id: &str, resources: Resources) -> Vec<String> {
+fn labels(
+    workload: &str,
+    deployment: &str,
+    template_id: &str,
+    resources: Resources,
+) -> Vec<String> {
     [
         (WORKLOAD_LABEL, workload.to_string()),
+        (DEPLOYMENT_LABEL, deployment.to_string()),
         (MANAGED_BY_LABEL, "umbra".to_string()),
         (TEMPLATE_LABEL, template_id.to_string()),
         (CPU_LABEL, resources.cpu_millis.to_string()),
@@ -497,9 +519,10 @@ mod tests {
     }
 
     #[test]
-    fn labels_name_workload_owner_template_and_size() {
+    fn labels_name_workload_deployment_owner_template_and_size() {
         let labels = labels(
             "web",
+            "1a2b3c4d",
             "abc",
             Resources {
                 cpu_millis: 250,
@@ -511,6 +534,8 @@ mod tests {
             [
                 "--label",
                 "umbra.workload=web",
+                "--label",
+                "umbra.deployment=1a2b3c4d",
                 "--label",
                 "umbra.managed-by=umbra",
                 "--label",

@@ -10,6 +10,9 @@ use super::ProvisionError;
 pub(crate) const WORKLOAD_LABEL: &str = "umbra.workload";
 /// Label every umbra container carries, so only umbra's containers are ever touched.
 pub(crate) const MANAGED_BY_LABEL: &str = "umbra.managed-by";
+/// The controller a container belongs to ([`super::deployment_id`]): two controllers on one
+/// host never touch each other's containers.
+pub(crate) const DEPLOYMENT_LABEL: &str = "umbra.deployment";
 /// Fingerprint of the template a container was started from.
 pub(crate) const TEMPLATE_LABEL: &str = "umbra.template";
 /// Size at creation; `podman update` cannot change labels, so this is only a fallback when

@@ -16,7 +16,7 @@ use super::ports::{pick_free_port, substitute};
 use super::proc_identity::{Identity, identify, read_stat};
 use super::process_state::{self, InstanceRecord, PoolFile};
 use super::process_stop::{self, has_exited};
-use super::template_id::{check_local_name, fingerprint, fnv1a};
+use super::template_id::{check_local_name, deployment_id, fingerprint};
 use super::workload_locks::WorkloadLocks;
 use super::{Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget};
 
@@ -98,11 +98,7 @@ impl ProcessProvisioner {
         // Two controllers on one host (two `umbra up`s, a test suite running stacks in
         // parallel) may both run a workload called `api`: their groups must never be the same,
         // or stopping one's `api-2` kills the other's. The state directory tells them apart.
-        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-        let deployment = format!(
-            "{:08x}",
-            fnv1a(canonical.as_os_str().as_encoded_bytes()) as u32
-        );
+        let deployment = deployment_id(&dir);
         Ok(Self {
             dir,
             options,

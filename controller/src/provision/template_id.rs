@@ -20,8 +20,21 @@ pub(crate) fn fingerprint(template: &InstanceTemplate) -> String {
     format!("{:016x}", fnv1a(canonical.as_bytes()))
 }
 
+/// What tells two controllers on one host apart (two `umbra up`s, test stacks in parallel),
+/// so neither ever adopts or stops the other's instances of a same-named workload: a short
+/// hash of the controller's state directory, stable across restarts.
+pub fn deployment_id(state_dir: &std::path::Path) -> String {
+    let canonical = state_dir
+        .canonicalize()
+        .unwrap_or_else(|_| state_dir.to_path_buf());
+    format!(
+        "{:08x}",
+        fnv1a(canonical.as_os_str().as_encoded_bytes()) as u32
+    )
+}
+
 /// FNV-1a, 64 bits: stable across Rust releases and platforms.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
