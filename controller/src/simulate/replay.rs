@@ -114,6 +114,10 @@ pub fn replay(
         forecast_failures: 0,
     };
     let mut bucket: Option<TimelinePoint> = None;
+    let mut tally = Tally {
+        counted_from,
+        attempt_counted: false,
+    };
     let total_steps = ((end - start) / STEP_S).max(1);
 
     let mut t = start;
@@ -184,9 +188,7 @@ pub fn replay(
             out.reactive.scaling_actions += 1;
         }
         for d in decisions {
-            if d.time >= counted_from {
-                count_decision(&mut out.predictive, &d);
-            }
+            tally.add(&mut out.predictive, &d);
             out.decisions.push(d);
         }
 
@@ -227,15 +229,38 @@ pub fn replay(
     Ok(out)
 }
 
-fn count_decision(s: &mut Summary, d: &Decision) {
-    let counter = match d.to {
-        "provisioning" => &mut s.migration_attempts,
-        "migrated" if d.from == "ramping" => &mut s.migrations,
-        "rolled_back" => &mut s.rollbacks,
-        "proxy_rollback" => &mut s.proxy_rollbacks,
-        _ => return,
-    };
-    *counter = Some(counter.unwrap_or(0) + 1);
+/// Counts migrations, attempts and rollbacks from the counted part of the replay on.
+struct Tally {
+    counted_from: i64,
+    /// Whether the attempt under way was counted as one: an attempt begun in the warm-up
+    /// counts once it completes in the counted part, so migrations never exceed attempts.
+    attempt_counted: bool,
+}
+
+impl Tally {
+    fn add(&mut self, s: &mut Summary, d: &Decision) {
+        let counted = d.time >= self.counted_from;
+        if d.to == "provisioning" {
+            self.attempt_counted = counted;
+        }
+        if !counted {
+            return;
+        }
+        let bump = |counter: &mut Option<u64>| *counter = Some(counter.unwrap_or(0) + 1);
+        match d.to {
+            "provisioning" => bump(&mut s.migration_attempts),
+            "migrated" if d.from == "ramping" => {
+                if !self.attempt_counted {
+                    bump(&mut s.migration_attempts);
+                    self.attempt_counted = true;
+                }
+                bump(&mut s.migrations);
+            }
+            "rolled_back" => bump(&mut s.rollbacks),
+            "proxy_rollback" => bump(&mut s.proxy_rollbacks),
+            _ => {}
+        }
+    }
 }
 
 fn add(total: &mut Option<f64>, v: f64) {
@@ -253,4 +278,46 @@ fn merge(mut b: TimelinePoint, p: &TimelinePoint) -> TimelinePoint {
     b.predictive_short_s += p.predictive_short_s;
     b.reactive_short_s += p.reactive_short_s;
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(time: i64, from: &'static str, to: &'static str) -> Decision {
+        Decision {
+            time,
+            from,
+            to,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_migration_begun_in_the_warm_up_counts_as_an_attempt_when_it_completes() {
+        let mut tally = Tally {
+            counted_from: 100,
+            attempt_counted: false,
+        };
+        let mut s = Summary::default();
+        for d in [
+            decision(90, "idle", "provisioning"),
+            decision(95, "provisioning", "ramping"),
+            decision(120, "ramping", "migrated"),
+            decision(200, "migrated", "returning"),
+            decision(300, "idle", "provisioning"),
+            decision(310, "provisioning", "ramping"),
+            decision(320, "ramping", "proxy_rollback"),
+            decision(330, "ramping", "rolled_back"),
+            decision(400, "rolled_back", "provisioning"),
+            decision(410, "provisioning", "ramping"),
+            decision(440, "ramping", "migrated"),
+        ] {
+            tally.add(&mut s, &d);
+        }
+        assert_eq!(s.migration_attempts, Some(3));
+        assert_eq!(s.migrations, Some(2));
+        assert_eq!(s.rollbacks, Some(1));
+        assert_eq!(s.proxy_rollbacks, Some(1));
+    }
 }

@@ -24,7 +24,8 @@ pub struct Summary {
     /// Migrations that reached 100% on the shadow pool (predictive only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrations: Option<u64>,
-    /// Migrations started (predictive only).
+    /// Migrations started (predictive only); one begun in the warm-up counts when it
+    /// completes in the counted part, so this is never below `migrations`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migration_attempts: Option<u64>,
     /// Rollbacks, controller- or proxy-initiated (predictive only).
