@@ -131,6 +131,11 @@ async fn a_forecast_shortage_provisions_ramps_in_steps_and_decommissions_primary
         metrics.contains("umbra_migrations_total{outcome=\"completed\",workload=\"api\"} 1"),
         "{metrics}"
     );
+    // The headroom learned with the forecast is exported beside it.
+    assert!(
+        metrics.contains("umbra_learned_rise{pool=\"all\",resource=\"rps\",workload=\"api\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -260,6 +260,9 @@ fn publish_metrics(m: &ControllerMetrics, f: &PublishedForecast, quantile: f64) 
                 .set(*v);
         }
     }
+    m.learned_rise
+        .with_label_values(&[&f.workload, &f.pool, &f.resource])
+        .set(f.rise);
     if let Some(mase) = f.mase {
         m.forecast_mase
             .with_label_values(&[&f.workload, &f.pool, &f.resource])

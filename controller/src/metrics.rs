@@ -9,6 +9,9 @@ pub struct ControllerMetrics {
     pub forecast: GaugeVec,
     /// `umbra_forecast_mase{workload,pool,resource}`: backtest MASE of the chosen model.
     pub forecast_mase: GaugeVec,
+    /// `umbra_learned_rise{workload,pool,resource}`: how far demand rose within one start-up
+    /// time at the policy's `rise_quantile`, the shadow's learned headroom.
+    pub learned_rise: GaugeVec,
     /// `umbra_migrations_total{workload,outcome}`.
     pub migrations: IntCounterVec,
     /// `umbra_migration_state{workload}`: 0 idle, 1 provisioning, 2 ramping, 3 migrated,
@@ -38,6 +41,13 @@ impl ControllerMetrics {
             ),
             &["workload", "pool", "resource"],
         )?;
+        let learned_rise = GaugeVec::new(
+            Opts::new(
+                "umbra_learned_rise",
+                "Rise of demand within one instance start-up at the policy's rise_quantile: the shadow's learned headroom over observed demand.",
+            ),
+            &["workload", "pool", "resource"],
+        )?;
         let migrations = IntCounterVec::new(
             Opts::new("umbra_migrations_total", "Finished migrations by outcome."),
             &["workload", "outcome"],
@@ -63,6 +73,7 @@ impl ControllerMetrics {
         for c in [
             Box::new(forecast.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(forecast_mase.clone()),
+            Box::new(learned_rise.clone()),
             Box::new(migrations.clone()),
             Box::new(migration_state.clone()),
             Box::new(shadow_instances.clone()),
@@ -74,6 +85,7 @@ impl ControllerMetrics {
             registry,
             forecast,
             forecast_mase,
+            learned_rise,
             migrations,
             migration_state,
             shadow_instances,
