@@ -3,9 +3,9 @@
 //!
 //! Every container is named `umbra-<deployment>-<workload>-<n>`, labelled
 //! `umbra.workload=<workload>`, `umbra.deployment=<deployment>` and `umbra.managed-by=umbra`
-//! (only containers carrying all three are ever touched), publishes `template.container_port` on a loopback port podman
-//! picks (race-free, unlike picking one first), and runs the image's own entrypoint:
-//! `template.command` is the `process` backend's and is ignored here.
+//! (only containers carrying all three are ever touched), publishes `template.container_port`
+//! on a loopback port podman picks (race-free, unlike picking one first), and runs the image's
+//! own entrypoint: `template.command` is the `process` backend's and is ignored here.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
