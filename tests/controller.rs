@@ -121,12 +121,7 @@ async fn a_forecast_shortage_provisions_ramps_in_steps_and_decommissions_primary
         "{failed} of {} client requests failed during the migration",
         ok + failed
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", s.api))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.controller_metrics().await;
     assert!(
         metrics.contains("umbra_migrations_total{outcome=\"completed\",workload=\"api\"} 1"),
         "{metrics}"
