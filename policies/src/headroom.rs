@@ -29,10 +29,8 @@ pub fn startup_rise(values: &[f64], step_s: f64, window_s: f64, quantile: f64) -
             break;
         }
         let mut peak = start;
-        for &v in values[i + 1..=(i + whole).min(values.len() - 1)]
-            .iter()
-            .filter(|v| v.is_finite())
-        {
+        // `last < len` above, so the whole steps are all inside `values`.
+        for &v in values[i + 1..=i + whole].iter().filter(|v| v.is_finite()) {
             peak = peak.max(v);
         }
         if frac > 0.0 {
