@@ -1,12 +1,14 @@
 //! Umbra's one configuration schema: strict TOML parsed into raw types, validated into domain types.
 
 mod controller;
+mod edge;
 mod error;
 mod load;
 mod locate;
 mod policy;
 mod proxy;
 mod raw;
+mod upstream;
 mod values;
 mod workload;
 
@@ -14,8 +16,13 @@ pub use controller::{
     AlertFormat, ControllerSettings, InstanceSpec, Mode, PrometheusSource, ProvisionerKind,
     SignalFiles,
 };
+pub use edge::{
+    AccessLogFormat, AccessLogSettings, AccessLogTarget, CertificatePaths, Cidr, ClientLimits,
+    ForwardedSettings, TlsSettings,
+};
 pub use error::{ConfigError, FieldPath};
-pub use load::{Config, load, parse, parse_with_env};
+pub use load::{Config, invalid_field, load, parse, parse_with_env};
 pub use policy::{WorkloadPolicy, load_policy, parse_policy};
 pub use proxy::{AdminToken, AdmissionSettings, Env, HealthSettings, ProxySettings, Timeouts};
+pub use upstream::{HeaderRules, UpstreamProtocol, UpstreamTls};
 pub use workload::{GuardSpec, HostPattern, WorkloadName, WorkloadSpec};

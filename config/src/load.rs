@@ -58,7 +58,7 @@ fn validate(
     base: &Path,
     env: &Env<'_>,
 ) -> Result<(ProxySettings, Vec<WorkloadSpec>, ControllerSettings), Invalid> {
-    let proxy = proxy::validate(&raw.proxy, env)?;
+    let proxy = proxy::validate(&raw.proxy, env, base)?;
     let at = FieldPath::root("workloads");
     let workloads = raw
         .workloads
@@ -115,4 +115,11 @@ pub(crate) fn syntax_in(
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next()
+}
+
+/// An error about `field` of the config file at `path`, placed on its line (for checks made
+/// after loading, such as a certificate file's content).
+pub fn invalid_field(path: &Path, field: FieldPath, message: impl std::fmt::Display) -> ConfigError {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    invalid_in(path, &text, Invalid::new(field, message))
 }

@@ -1,10 +1,14 @@
 //! `[proxy]` validated: listeners, admin token, timeouts, admission and health-check settings.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use policies::AdmissionShares;
 
+use crate::edge::{
+    self, AccessLogSettings, ClientLimits, ForwardedSettings, TlsSettings,
+};
 use crate::error::{FieldPath, Invalid};
 use crate::raw::{RawAdmission, RawHealth, RawProxy, RawTimeouts};
 use crate::values::{duration, socket_addr};
@@ -12,8 +16,9 @@ use crate::values::{duration, socket_addr};
 /// The proxy's process-wide settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProxySettings {
-    /// Client traffic listener. Default `127.0.0.1:8080`.
-    pub listen: SocketAddr,
+    /// Plain-text listeners (HTTP/1.1 and h2c on the same port). Default `127.0.0.1:8080`;
+    /// may be empty when `tls` listens.
+    pub listen: Vec<SocketAddr>,
     /// Admin API listener. Default `127.0.0.1:9901` (loopback: never exposed by accident).
     pub admin_listen: SocketAddr,
     /// Bearer token every mutating admin call must carry; `None` makes the admin API read-only.
@@ -34,6 +39,43 @@ pub struct ProxySettings {
     pub admission: AdmissionSettings,
     /// Health checks and ejection.
     pub health: HealthSettings,
+    /// Where a new binary started with `--upgrade` receives the listening sockets. Default
+    /// `/tmp/umbra-proxy-<port of the first listener>.upgrade.sock`.
+    pub upgrade_sock: PathBuf,
+    /// TLS termination; `None` = plain listeners only.
+    pub tls: Option<TlsSettings>,
+    /// Limits on client connections.
+    pub client: ClientLimits,
+    /// `X-Forwarded-*` / `Forwarded` towards upstreams.
+    pub forwarded: ForwardedSettings,
+    /// The access log; `None` (default) = off.
+    pub access_log: Option<AccessLogSettings>,
+}
+
+impl ProxySettings {
+    /// Every client listener, plain then TLS.
+    pub fn all_listeners(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.listen
+            .iter()
+            .chain(self.tls.iter().flat_map(|t| t.listen.iter()))
+            .copied()
+    }
+
+    /// The address a local client reaches the proxy on: the first plain listener, else the
+    /// first TLS one. With an unspecified IP (`0.0.0.0`, `::`) it is the loopback of that family.
+    pub fn local_address(&self) -> SocketAddr {
+        let mut addr = self
+            .all_listeners()
+            .next()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        addr
+    }
 }
 
 /// Upstream timeouts; a timeout answers the client 504.
@@ -110,12 +152,37 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-pub(crate) fn validate(raw: &RawProxy, env: &Env<'_>) -> Result<ProxySettings, Invalid> {
+pub(crate) fn validate(
+    raw: &RawProxy,
+    env: &Env<'_>,
+    base: &Path,
+) -> Result<ProxySettings, Invalid> {
     let at = FieldPath::root("proxy");
     let addr = |key: &str, v: &Option<String>, default: &str| {
         socket_addr(v.as_deref().unwrap_or(default)).map_err(|m| Invalid::new(at.key(key), m))
     };
-    let listen = addr("listen", &raw.listen, "127.0.0.1:8080")?;
+    let tls = raw
+        .tls
+        .as_ref()
+        .map(|t| edge::tls(&at.key("tls"), t, base))
+        .transpose()?;
+    // With TLS configured and no plain `listen`, the proxy serves TLS only.
+    let default_listen: &[&str] = if tls.is_some() { &[] } else { &["127.0.0.1:8080"] };
+    let listen = edge::listeners(&at.key("listen"), raw.listen.as_ref(), default_listen)?;
+    if let Some(t) = &tls {
+        if let Some(both) = t.listen.iter().find(|a| listen.contains(a)) {
+            return Err(Invalid::new(
+                at.key("tls").key("listen"),
+                format!("{both} is also a plain listener in proxy.listen"),
+            ));
+        }
+    }
+    if listen.is_empty() && tls.is_none() {
+        return Err(Invalid::new(
+            at.key("listen"),
+            "is empty and there is no [proxy.tls]: the proxy would not listen anywhere",
+        ));
+    }
     let admin_listen = addr("admin_listen", &raw.admin_listen, "127.0.0.1:9901")?;
     let admin_token = raw
         .admin_token
@@ -130,12 +197,21 @@ pub(crate) fn validate(raw: &RawProxy, env: &Env<'_>) -> Result<ProxySettings, I
             ),
         ));
     }
-    if listen == admin_listen {
+    let clients = listen
+        .iter()
+        .chain(tls.iter().flat_map(|t| t.listen.iter()));
+    if clients.clone().any(|a| *a == admin_listen) {
         return Err(Invalid::new(
             at.key("admin_listen"),
-            "must differ from proxy.listen",
+            "must differ from proxy.listen and proxy.tls.listen",
         ));
     }
+    let first_port = clients.map(|a| a.port()).next().unwrap_or(0);
+    let upgrade_sock = match raw.upgrade_sock.as_deref().map(str::trim) {
+        None => PathBuf::from(format!("/tmp/umbra-proxy-{first_port}.upgrade.sock")),
+        Some("") => return Err(Invalid::new(at.key("upgrade_sock"), "is empty")),
+        Some(p) => base.join(p),
+    };
     let threads = match raw.threads {
         Some(0) => return Err(Invalid::new(at.key("threads"), "must be at least 1")),
         Some(n) => n,
@@ -163,6 +239,11 @@ pub(crate) fn validate(raw: &RawProxy, env: &Env<'_>) -> Result<ProxySettings, I
         timeouts: timeouts(&at.key("timeouts"), raw.timeouts.as_ref())?,
         admission: admission(&at.key("admission"), raw.admission.as_ref())?,
         health: health(&at.key("health"), raw.health.as_ref())?,
+        upgrade_sock,
+        tls,
+        client: edge::client(&at.key("client"), raw.client.as_ref())?,
+        forwarded: edge::forwarded(&at.key("forwarded"), raw.forwarded.as_ref())?,
+        access_log: edge::access_log(&at.key("access_log"), raw.access_log.as_ref(), base)?,
     })
 }
 

@@ -22,8 +22,9 @@ pub(crate) struct RawFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProxy {
-    /// Address for client traffic, e.g. "127.0.0.1:8080".
-    pub listen: Option<String>,
+    /// Plain-text (HTTP/1.1 and h2c) listeners: one address or a list, e.g. "127.0.0.1:8080"
+    /// or ["0.0.0.0:80", "[::]:80"].
+    pub listen: Option<OneOrMany>,
     /// Address for the admin API, metrics and health; loopback by default.
     pub admin_listen: Option<String>,
     /// Bearer token for mutating admin calls: a literal or `env:NAME`.
@@ -44,6 +45,99 @@ pub(crate) struct RawProxy {
     pub admission: Option<RawAdmission>,
     /// Active health checks and passive ejection.
     pub health: Option<RawHealth>,
+    /// Unix socket a new binary (`umbra-proxy --upgrade`) receives the listening sockets on.
+    pub upgrade_sock: Option<String>,
+    /// TLS termination.
+    pub tls: Option<RawTls>,
+    /// Limits on client connections.
+    pub client: Option<RawClient>,
+    /// `X-Forwarded-*` / `Forwarded` headers towards upstreams.
+    pub forwarded: Option<RawForwarded>,
+    /// One line per request.
+    pub access_log: Option<RawAccessLog>,
+}
+
+/// A string or a list of strings (`listen = "a"` or `listen = ["a", "b"]`).
+#[derive(Debug, Clone)]
+pub(crate) struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an address string or a list of address strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<String>()? {
+                    out.push(v);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `[proxy.tls]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    /// TLS listeners: one address or a list, e.g. "0.0.0.0:443".
+    pub listen: Option<OneOrMany>,
+    /// Certificate/key pairs; chosen by SNI, the first is the default.
+    pub certificates: Option<Vec<RawCertificate>>,
+}
+
+/// One `[[proxy.tls.certificates]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCertificate {
+    /// PEM file: the certificate, then its chain.
+    pub cert: Option<String>,
+    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<String>,
+}
+
+/// `[proxy.client]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClient {
+    /// How long an idle keep-alive connection is kept, e.g. "60s".
+    pub keepalive_timeout: Option<String>,
+    /// Requests served on one HTTP/1.1 connection before it is closed; 0 = no limit.
+    pub keepalive_requests: Option<u32>,
+    /// How long a client may take to send a request's headers, e.g. "10s".
+    pub header_timeout: Option<String>,
+    /// Largest request header block accepted, in bytes.
+    pub max_header_bytes: Option<usize>,
+    /// Concurrent streams one HTTP/2 connection may open.
+    pub h2_max_concurrent_streams: Option<u32>,
+}
+
+/// `[proxy.forwarded]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawForwarded {
+    /// CIDRs whose `X-Forwarded-For` is kept and extended; anyone else's is replaced.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Also send the RFC 7239 `Forwarded` header.
+    pub rfc7239: Option<bool>,
+}
+
+/// `[proxy.access_log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccessLog {
+    /// "stdout" or a file path (reopened on SIGUSR1).
+    pub path: Option<String>,
+    /// "json" (JSON lines) or "combined" (the Apache/nginx combined format).
+    pub format: Option<String>,
 }
 
 /// `[proxy.timeouts]`.
@@ -125,6 +219,38 @@ pub(crate) struct RawWorkload {
     pub policy: Option<String>,
     /// How to run an instance of this workload (for the controller's provisioner).
     pub instance: Option<crate::controller::RawInstance>,
+    /// Answer plain-HTTP requests with a 308 redirect to https.
+    pub redirect_https: Option<bool>,
+    /// How the proxy speaks to this workload's upstreams: "h1", "h2" (over TLS) or "h2c".
+    pub upstream_protocol: Option<String>,
+    /// TLS towards the upstreams.
+    pub upstream_tls: Option<RawUpstreamTls>,
+    /// Headers changed on the way to the upstream.
+    pub request_headers: Option<RawHeaderRules>,
+    /// Headers changed on the way back to the client.
+    pub response_headers: Option<RawHeaderRules>,
+}
+
+/// `[workloads.upstream_tls]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstreamTls {
+    /// Server name sent (SNI) and verified.
+    pub sni: Option<String>,
+    /// Verify the upstream's certificate against the system's roots.
+    pub verify: Option<bool>,
+}
+
+/// `[workloads.request_headers]` / `[workloads.response_headers]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeaderRules {
+    /// Replace (or add) these headers.
+    pub set: Option<std::collections::BTreeMap<String, String>>,
+    /// Append these headers, keeping existing values.
+    pub add: Option<std::collections::BTreeMap<String, String>>,
+    /// Remove these headers.
+    pub remove: Option<Vec<String>>,
 }
 
 /// `[workloads.guard]`.

@@ -10,6 +10,7 @@ use crate::controller::InstanceSpec;
 use crate::error::{FieldPath, Invalid};
 use crate::proxy::dur;
 use crate::raw::{RawGuard, RawWorkload};
+use crate::upstream::{self, HeaderRules, UpstreamProtocol, UpstreamTls};
 use crate::values::socket_addr;
 
 /// A workload name: 1-63 of `[a-z0-9_-]`, starting with a letter or digit.
@@ -111,6 +112,16 @@ pub struct WorkloadSpec {
     pub policy: Option<String>,
     /// How the controller runs an instance.
     pub instance: InstanceSpec,
+    /// Answer plain-HTTP requests with `308` to the same URL over https. Default off.
+    pub redirect_https: bool,
+    /// How upstreams are spoken to. Default HTTP/1.1.
+    pub upstream_protocol: UpstreamProtocol,
+    /// TLS towards upstreams (`h2` always has it); `None` = cleartext.
+    pub upstream_tls: Option<UpstreamTls>,
+    /// Header changes towards the upstream.
+    pub request_headers: HeaderRules,
+    /// Header changes towards the client.
+    pub response_headers: HeaderRules,
 }
 
 /// The rollback guard of one workload.
@@ -180,6 +191,11 @@ pub(crate) fn validate(raw: &RawWorkload, at: &FieldPath) -> Result<WorkloadSpec
         ));
     }
 
+    let (upstream_protocol, upstream_tls) = upstream::protocol(
+        at,
+        raw.upstream_protocol.as_deref(),
+        raw.upstream_tls.as_ref(),
+    )?;
     Ok(WorkloadSpec {
         name,
         hosts,
@@ -214,6 +230,11 @@ pub(crate) fn validate(raw: &RawWorkload, at: &FieldPath) -> Result<WorkloadSpec
             p => p.clone(),
         },
         instance: crate::controller::instance(raw.instance.as_ref(), &at.key("instance"))?,
+        redirect_https: raw.redirect_https.unwrap_or(false),
+        upstream_protocol,
+        upstream_tls,
+        request_headers: upstream::header_rules(&at.key("request_headers"), raw.request_headers.as_ref())?,
+        response_headers: upstream::header_rules(&at.key("response_headers"), raw.response_headers.as_ref())?,
     })
 }
 

@@ -136,7 +136,7 @@ pub async fn up(config_path: &Path) -> anyhow::Result<()> {
     });
     println!(
         "umbra is up\n  traffic      http://{}/\n  status page  http://{}/   (or: umbra status)\n  proxy admin  http://{}/v1/workloads\n  state        {}\n  admin token  {}",
-        config.proxy.listen,
+        config.proxy.local_address(),
         config.controller.api_listen,
         config.proxy.admin_listen,
         data_dir.display(),

@@ -136,7 +136,7 @@ impl Stack {
 
     /// Proxy traffic address.
     pub fn listen(&self) -> SocketAddr {
-        self.config.proxy.listen
+        self.config.proxy.local_address()
     }
 
     /// Proxy admin address.
