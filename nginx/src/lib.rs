@@ -1,26 +1,45 @@
-//! `umbra-proxy convert-nginx`: nginx `upstream`/`server`/`location` blocks as Umbra workloads.
+//! `umbra-proxy convert-nginx`: an nginx site config as an Umbra config.
 //!
 //! What routes the same way is translated (hosts from `server_name`, `path_prefix` from a
 //! prefix `location`, `primary` from the upstream's servers, `backup` servers as the shadow
-//! pool); what only tunes behaviour becomes a comment; what would route or answer differently
-//! (regex locations, rewrites, URI-replacing `proxy_pass`, access control, files served by
-//! nginx itself) is refused with its file and line.
+//! pool, `grpc_pass` as an HTTP/2 upstream); so is the HTTPS edge (`listen ... ssl` and
+//! `ssl_certificate`s as `[proxy.tls]`, plain `listen`s as `[proxy] listen`, the
+//! `return 301 https://$host$request_uri` server as `redirect_https`, `proxy_set_header`,
+//! `add_header` and `proxy_hide_header` with nginx's all-or-nothing inheritance as header rules,
+//! `set_real_ip_from` as `[proxy.forwarded] trusted_proxies`). What only tunes behaviour, or
+//! what Umbra does by itself, becomes a comment; what would route or answer differently (regex
+//! locations, rewrites, URI-replacing `proxy_pass`, access control, client certificates, files
+//! served by nginx itself) is refused with its file and line.
 
+mod directives;
+mod group;
+mod headers;
+mod inherit;
+mod listen;
 mod load;
+mod location;
+mod model;
+mod redirect;
 mod render;
+mod server;
 mod syntax;
+mod tls;
 mod translate;
+mod upstream;
 
 use std::path::Path;
 
 pub use load::LoadError;
+pub use model::{
+    Certificate, Edge, HeaderRules, Note, Problem, Translation, UpstreamProtocol, Workload,
+};
 pub use syntax::{Location, SyntaxError};
-pub use translate::{Note, Problem, Translation, Workload};
 
 /// A translated config.
 #[derive(Clone, Debug)]
 pub struct Conversion {
-    /// The `[[workloads]]` TOML.
+    /// The TOML: `[proxy]` (when nginx named listeners, certificates or forwarded headers)
+    /// and `[[workloads]]`.
     pub toml: String,
     /// Every note, one line each (`file:line: message`), for the terminal.
     pub notes: Vec<String>,
@@ -59,16 +78,21 @@ fn lines(problems: &[Problem]) -> String {
 pub fn convert(path: &Path) -> Result<Conversion, ConvertError> {
     let config = load::load(path)?;
     let translation = translate::translate(path, &config).map_err(ConvertError::Untranslatable)?;
-    let mut notes: Vec<String> = translation
+    let mut notes: Vec<String> = Vec::new();
+    let every = translation
         .notes
         .iter()
-        .chain(translation.workloads.iter().flat_map(|w| w.notes.iter()))
-        .map(|n| match &n.at {
+        .chain(translation.workloads.iter().flat_map(|w| w.notes.iter()));
+    for n in every {
+        let line = match &n.at {
             Some(at) => format!("{at}: {}", n.message),
             None => n.message.clone(),
-        })
-        .collect();
-    notes.dedup();
+        };
+        // Workloads sharing a server or upstream carry the same notes; say each once.
+        if !notes.contains(&line) {
+            notes.push(line);
+        }
+    }
     Ok(Conversion {
         toml: render::render(path, &translation),
         notes,

@@ -1,205 +1,118 @@
-//! nginx `upstream`/`server`/`location` blocks to Umbra workloads: what carries over, what only
-//! becomes a note, and what cannot be translated without routing differently (a problem).
+//! A whole nginx config to Umbra workloads and `[proxy]` settings, notes and problems.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::directives::{hint_note, proxy_wide_hint};
+use super::group::group;
+use super::headers;
+use super::inherit::{self, Inherited};
+use super::listen::{self, IMPLICIT, Listen};
+use super::model::{Edge, HeaderRules, Note, Problem, Translation, UpstreamProtocol};
+use super::redirect::{self, PlainServer};
+use super::server::{Server, read_server};
 use super::syntax::{Directive, Location};
-
-/// One workload to write as `[[workloads]]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Workload {
-    /// Unique workload name.
-    pub name: String,
-    /// Host patterns; empty = any host.
-    pub hosts: Vec<String>,
-    /// The location's prefix.
-    pub path_prefix: String,
-    /// Primary members (`host:port`).
-    pub primary: Vec<String>,
-    /// The upstream's `backup` servers.
-    pub shadow: Vec<String>,
-    /// Where it came from, for the comment above it.
-    pub sources: Vec<String>,
-    /// Things about it that did not carry over exactly.
-    pub notes: Vec<Note>,
-}
-
-/// Something that does not carry over exactly but does not change where a request goes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Note {
-    /// Where, when it is about one directive.
-    pub at: Option<Location>,
-    /// What, and what to do about it.
-    pub message: String,
-}
-
-/// Something that cannot be translated: Umbra would route or answer differently.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Problem {
-    /// Where.
-    pub at: Location,
-    /// What, and why.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.at, self.message)
-    }
-}
-
-/// The translation of a whole config.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Translation {
-    /// The workloads, in the order their locations were written.
-    pub workloads: Vec<Workload>,
-    /// Notes about the config as a whole (listeners, unused upstreams, proxy-wide settings).
-    pub notes: Vec<Note>,
-}
-
-/// Directives whose effect Umbra would silently drop, opening what nginx kept closed.
-const ACCESS_CONTROL: &[&str] = &[
-    "allow",
-    "deny",
-    "auth_basic",
-    "auth_request",
-    "auth_jwt",
-    "satisfy",
-    "limit_req",
-    "limit_conn",
-    "limit_except",
-    "valid_referers",
-    "secure_link",
-];
-
-/// Directives that answer or rewrite a request in nginx itself.
-const ANSWERS_ITSELF: &[&str] = &["return", "rewrite", "if", "try_files", "error_page"];
-
-/// Directives with no routing effect that Umbra needs no counterpart for (headers it already
-/// sets or that only concern nginx's own buffering, logging and upstream HTTP version).
-const HARMLESS: &[&str] = &[
-    "proxy_set_header",
-    "proxy_http_version",
-    "proxy_buffering",
-    "proxy_buffers",
-    "proxy_buffer_size",
-    "proxy_busy_buffers_size",
-    "proxy_request_buffering",
-    "proxy_redirect",
-    "proxy_pass_request_headers",
-    "proxy_pass_request_body",
-    "access_log",
-    "error_log",
-    "log_not_found",
-    "server_tokens",
-    "charset",
-    "default_type",
-    "root",
-    "index",
-    "sendfile",
-    "tcp_nopush",
-    "tcp_nodelay",
-    "keepalive_timeout",
-    "keepalive_requests",
-    "gzip",
-    "gzip_types",
-    "gzip_proxied",
-    "gzip_vary",
-    "gzip_min_length",
-    "gzip_comp_level",
-];
-
-/// Settings Umbra has proxy-wide: where the value goes instead.
-fn proxy_wide_hint(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "proxy_connect_timeout" => "[proxy.timeouts] connect",
-        "proxy_read_timeout" => "[proxy.timeouts] read",
-        "proxy_send_timeout" => "[proxy.timeouts] write",
-        "client_max_body_size" => "[proxy] max_request_body_bytes (in bytes)",
-        "proxy_next_upstream" | "proxy_next_upstream_tries" | "proxy_next_upstream_timeout" => {
-            "[proxy.health] (umbra ejects failing members and retries connect failures itself)"
-        }
-        _ => return None,
-    })
-}
-
-/// An upstream block as read.
-#[derive(Clone, Debug)]
-struct Upstream {
-    at: Location,
-    primary: Vec<String>,
-    backup: Vec<String>,
-    notes: Vec<Note>,
-    used: bool,
-}
+use super::tls;
+use super::upstream::{Upstream, read_upstream};
 
 /// Where a location's `proxy_pass` sends requests.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Target {
+pub(crate) enum Target {
     Upstream(String),
     Direct(String),
 }
 
-/// One proxied location of one server block.
-struct Route {
-    target: Target,
-    hosts: Vec<String>,
-    prefix: String,
-    source: String,
-    notes: Vec<Note>,
+/// What a workload sets besides its pools; locations that differ here are different workloads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Settings {
+    pub redirect_https: bool,
+    pub protocol: UpstreamProtocol,
+    pub request: HeaderRules,
+    pub response: HeaderRules,
 }
 
+/// One proxied location of one server block.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    pub target: Target,
+    pub hosts: Vec<String>,
+    pub prefix: String,
+    pub source: String,
+    pub settings: Settings,
+    pub notes: Vec<Note>,
+}
+
+/// What the walk over the config has found so far.
 #[derive(Default)]
-struct Walk {
-    upstreams: BTreeMap<String, Upstream>,
+pub(crate) struct Walk {
+    pub upstreams: BTreeMap<String, Upstream>,
     /// Server blocks, read after every upstream is known (nginx allows either order).
     servers: Vec<Directive>,
-    notes: Vec<Note>,
-    problems: Vec<Problem>,
+    /// The http level's directives (or a conf.d snippet's top level), for what servers inherit.
+    pub http: Vec<Directive>,
+    pub edge: Edge,
+    pub notes: Vec<Note>,
+    pub problems: Vec<Problem>,
+    /// Kinds of note already given once for the whole config.
+    noted: BTreeSet<String>,
 }
 
 impl Walk {
-    fn problem(&mut self, at: &Location, message: impl Into<String>) {
-        self.problems.push(Problem {
+    /// Records a problem (once: an inherited directive is seen by every server).
+    pub(crate) fn problem(&mut self, at: &Location, message: impl Into<String>) {
+        let p = Problem {
             at: at.clone(),
             message: message.into(),
-        });
+        };
+        if !self.problems.contains(&p) {
+            self.problems.push(p);
+        }
+    }
+
+    /// Records `note` unless a note of this `kind` was given already.
+    pub(crate) fn note_once(&mut self, kind: &str, note: Note) {
+        if self.noted.insert(kind.to_string()) {
+            self.notes.push(note);
+        }
     }
 }
 
 /// Translates a loaded config (includes already spliced in); `file` names an empty one in
-/// errors. Every problem is reported, not
-/// just the first, so one run lists all that needs changing.
+/// errors, and its directory is where relative certificate paths start (as in nginx). Every
+/// problem is reported, not just the first, so one run lists all that needs changing.
 pub fn translate(file: &Path, config: &[Directive]) -> Result<Translation, Vec<Problem>> {
     let mut walk = Walk::default();
     // Top level: `http { ... }`, or a conf.d snippet holding upstream/server blocks directly.
     collect(&mut walk, config, true);
-    let servers = std::mem::take(&mut walk.servers);
-    let mut routes = Vec::new();
-    for server in &servers {
-        routes.extend(read_server(&mut walk, server));
-    }
+    let http = Inherited::default().enter(&walk.http);
+    let base = file.parent().unwrap_or(Path::new(""));
+    let blocks = std::mem::take(&mut walk.servers);
+    let mut servers: Vec<Server> = blocks
+        .iter()
+        .map(|s| read_server(&mut walk, s, &http, base))
+        .collect();
+    listeners(&mut walk, &mut servers);
+    let routes = place(&mut walk, servers);
     let mut translation = Translation {
-        workloads: group(&mut walk, routes),
-        notes: Vec::new(),
+        workloads: group(&walk, routes),
+        ..Translation::default()
     };
-    if let Some(first) = servers.first() {
+    if let Some(first) = blocks.first() {
         if !translation.workloads.is_empty()
             && translation.workloads.iter().all(|w| !w.hosts.is_empty())
         {
-            walk.notes.push(Note {
-                at: Some(first.at.clone()),
-                message: "nginx sends a request whose Host no server_name matches to the port's default server (this one, or the one marked default_server); umbra answers it 404: give a workload no hosts to catch them".into(),
-            });
+            walk.notes.push(Note::at(
+                &first.at,
+                "nginx sends a request whose Host no server_name matches to the port's default server (this one, or the one marked default_server); umbra answers it 404: give a workload no hosts to catch them",
+            ));
         }
     }
     for (name, u) in &walk.upstreams {
         if !u.used {
-            walk.notes.push(Note {
-                at: Some(u.at.clone()),
-                message: format!("upstream {name} is used by no location; not translated"),
-            });
+            walk.notes.push(Note::at(
+                &u.at,
+                format!("upstream {name} is used by no location; not translated"),
+            ));
         }
     }
     if translation.workloads.is_empty() && walk.problems.is_empty() {
@@ -218,6 +131,7 @@ pub fn translate(file: &Path, config: &[Directive]) -> Result<Translation, Vec<P
     if !walk.problems.is_empty() {
         return Err(walk.problems);
     }
+    translation.edge = walk.edge;
     translation.notes = walk.notes;
     Ok(translation)
 }
@@ -236,567 +150,168 @@ fn collect(walk: &mut Walk, block: &[Directive], main: bool) {
                 ),
             ),
             (name, None) => {
+                walk.http.push(d.clone());
+                if inherit::is_list(name) || any_level(walk, d) {
+                    continue;
+                }
                 if let Some(hint) = proxy_wide_hint(name) {
                     walk.notes.push(hint_note(d, hint));
                 }
             }
-            // events, map, types, geo, ...: nothing that decides where a request is proxied.
+            // `map $http_upgrade $connection_upgrade { ... }` only serves the Connection
+            // header WebSockets need, which the proxy handles itself; events, types, geo and
+            // other maps decide nothing about where a request is proxied.
             _ => {}
         }
     }
 }
 
-fn hint_note(d: &Directive, hint: &str) -> Note {
-    Note {
-        at: Some(d.at.clone()),
-        message: format!(
-            "`{} {}` is not translated: umbra has it proxy-wide as {hint}",
-            d.name,
-            d.args.join(" ")
-        ),
+/// Directives read the same at http, server and location level (TLS tuning, real IP, HTTP/2
+/// and HTTP/3 switches). Returns whether `d` was one.
+pub(crate) fn any_level(walk: &mut Walk, d: &Directive) -> bool {
+    match d.name.as_str() {
+        // HTTP/2 is always on: ALPN on TLS listeners, h2c on plain ones.
+        "http2" => true,
+        n if n == "http3" || n.starts_with("quic_") => {
+            walk.note_once(
+                "quic",
+                Note::at(
+                    &d.at,
+                    format!("`{n}`: umbra-proxy does not serve HTTP/3 (QUIC); clients use HTTP/2 or HTTP/1.1 over TLS"),
+                ),
+            );
+            true
+        }
+        _ => tls::ssl_directive(walk, d) || headers::real_ip(walk, d),
     }
 }
 
-fn read_upstream(walk: &mut Walk, d: &Directive, inner: &[Directive]) {
-    let [name] = d.args.as_slice() else {
-        walk.problem(&d.at, "`upstream` takes exactly one name");
+/// Folds the servers' `listen`s into `[proxy]`'s listeners and their certificates into
+/// `[proxy.tls]`'s. A server without `listen` has nginx's implicit `*:80` once any other
+/// server names its listeners (with none anywhere, `[proxy]` keeps Umbra's default).
+fn listeners(walk: &mut Walk, servers: &mut [Server]) {
+    if servers.iter().all(|s| s.listens.is_empty()) {
         return;
-    };
-    let mut u = Upstream {
-        at: d.at.clone(),
-        primary: Vec::new(),
-        backup: Vec::new(),
-        notes: Vec::new(),
-        used: false,
-    };
-    let mut weights = Vec::new();
-    for s in inner {
-        match s.name.as_str() {
-            "server" => {
-                let Some(addr) = s.args.first() else {
-                    walk.problem(&s.at, "`server` without an address");
-                    continue;
-                };
-                let addr = match member_address(addr) {
-                    Ok(a) => a,
-                    Err(m) => {
-                        walk.problem(&s.at, m);
-                        continue;
-                    }
-                };
-                let (mut backup, mut down, mut weight) = (false, false, 1u32);
-                for p in &s.args[1..] {
-                    let (key, value) = p.split_once('=').unwrap_or((p.as_str(), ""));
-                    match key {
-                        "backup" => backup = true,
-                        "down" => down = true,
-                        "weight" => match value.parse() {
-                            Ok(w) => weight = w,
-                            Err(_) => walk.problem(&s.at, format!("`{p}`: weight is not a number")),
-                        },
-                        "max_fails" | "fail_timeout" => u.notes.push(Note {
-                            at: Some(s.at.clone()),
-                            message: format!(
-                                "`{p}` is not translated: umbra's passive ejection and active checks are proxy-wide ([proxy.health])"
-                            ),
-                        }),
-                        "max_conns" => u.notes.push(Note {
-                            at: Some(s.at.clone()),
-                            message: format!(
-                                "`{p}` is not translated: umbra limits in-flight requests per member proxy-wide ([proxy.admission] upstream_max_in_flight)"
-                            ),
-                        }),
-                        _ => u.notes.push(Note {
-                            at: Some(s.at.clone()),
-                            message: format!("server parameter `{p}` is not translated"),
-                        }),
-                    }
-                }
-                if down {
-                    u.notes.push(Note {
-                        at: Some(s.at.clone()),
-                        message: format!("{addr} is marked `down` in nginx; left out"),
-                    });
-                } else if backup {
-                    u.backup.push(addr);
-                } else {
-                    weights.push(weight);
-                    u.primary.push(addr);
-                }
-            }
-            "keepalive" | "keepalive_timeout" | "keepalive_requests" | "keepalive_time"
-            | "zone" => {}
-            "least_conn" | "random" => u.notes.push(Note {
-                at: Some(s.at.clone()),
-                message: format!("`{}`: umbra chooses among a pool's members itself", s.name),
-            }),
-            "ip_hash" | "hash" | "sticky" => u.notes.push(Note {
-                at: Some(s.at.clone()),
-                message: format!(
-                    "`{}` is not translated: umbra does not pin a client to one member; if the application keeps sessions in memory, set `stateless = false` and `session_cookie`",
-                    s.name
-                ),
-            }),
-            other => u.notes.push(Note {
-                at: Some(s.at.clone()),
-                message: format!("upstream directive `{other}` is not translated"),
-            }),
-        }
     }
-    if weights.iter().any(|w| *w != weights[0]) {
-        u.notes.push(Note {
-            at: Some(d.at.clone()),
-            message: format!(
-                "nginx weights {} are not kept: umbra spreads a pool's requests evenly over its healthy members",
-                weights.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-            ),
+    for s in servers.iter_mut().filter(|s| s.listens.is_empty()) {
+        s.listens.push(Listen {
+            addr: IMPLICIT.to_string(),
+            tls: false,
+            default_server: false,
+            at: s.at.clone(),
         });
     }
-    if u.primary.is_empty() {
-        walk.problem(
-            &d.at,
-            format!("upstream {name} has no server that is neither `backup` nor `down`: umbra needs a primary pool"),
-        );
-    }
-    if walk.upstreams.insert(name.clone(), u).is_some() {
-        walk.problem(&d.at, format!("upstream {name} is defined twice"));
+    listen::fold(servers.iter().flat_map(|s| &s.listens), &mut walk.edge);
+    let tls_listen = walk.edge.tls_listen.clone();
+    let is_tls = |s: &Server| {
+        s.listens
+            .iter()
+            .any(|l| l.tls || tls_listen.contains(&l.addr))
+    };
+    // The default server's certificate is nginx's answer to clients without (known) SNI; it
+    // goes first, where Umbra looks for its default.
+    let mut tls_servers: Vec<&Server> = servers.iter().filter(|s| is_tls(s)).collect();
+    tls_servers.sort_by_key(|s| !s.listens.iter().any(|l| l.tls && l.default_server));
+    for s in tls_servers {
+        if s.certificates.is_empty() && !s.reject_handshake && !s.names_certificates {
+            let at = s.listens.iter().find(|l| l.tls).map_or(&s.at, |l| &l.at);
+            walk.problem(
+                at,
+                "this server listens with TLS but has no `ssl_certificate` (nor one at http level): umbra-proxy needs a certificate and key for it",
+            );
+        }
+        for c in &s.certificates {
+            if !walk.edge.certificates.contains(c) {
+                walk.edge.certificates.push(c.clone());
+            }
+        }
     }
 }
 
-/// `host:port`, `[v6]:port` or `host` (port 80, as nginx assumes).
-fn member_address(addr: &str) -> Result<String, String> {
-    if addr.starts_with("unix:") {
-        return Err(format!(
-            "`{addr}`: unix sockets are not supported as members; umbra connects over TCP"
-        ));
-    }
-    if addr.contains('$') {
-        return Err(format!(
-            "`{addr}`: variables in addresses cannot be translated"
-        ));
-    }
-    let has_port = if addr.starts_with('[') {
-        addr.contains("]:")
-    } else {
-        addr.contains(':')
+/// Gives each route its plain-HTTP fate: redirected to https when nginx handed its hosts'
+/// plain requests to a redirect-only server (a route whose hosts fare differently is split),
+/// and a note when Umbra's shared listeners answer it where nginx did not.
+fn place(walk: &mut Walk, servers: Vec<Server>) -> Vec<Route> {
+    let tls_listen = &walk.edge.tls_listen;
+    let plain_at: Vec<usize> = (0..servers.len())
+        .filter(|&i| {
+            let l = &servers[i].listens;
+            l.is_empty() || l.iter().any(|l| !l.tls && !tls_listen.contains(&l.addr))
+        })
+        .collect();
+    let plain: Vec<PlainServer> = plain_at
+        .iter()
+        .map(|&i| PlainServer {
+            hosts: servers[i].hosts.clone(),
+            default_server: servers[i]
+                .listens
+                .iter()
+                .any(|l| l.default_server && !l.tls),
+            redirects: servers[i].redirect.is_some(),
+        })
+        .collect();
+    let redirected = |host: Option<&str>| {
+        redirect::handler(&plain, host)
+            .filter(|&p| plain[p].redirects)
+            .map(|p| plain_at[p])
     };
-    let full = if has_port {
-        addr.to_string()
-    } else {
-        format!("{addr}:80")
-    };
-    let (host, port) = full.rsplit_once(':').unwrap_or((&full, ""));
-    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(format!("`{addr}` is not a host:port address"));
-    }
-    Ok(full)
-}
-
-fn read_server(walk: &mut Walk, server: &Directive) -> Vec<Route> {
-    let inner = server.block.as_deref().unwrap_or_default();
-    let mut names: Vec<String> = Vec::new();
-    let mut name_at = server.at.clone();
-    let mut locations = Vec::new();
-    let mut server_notes = Vec::new();
-    for d in inner {
-        let name = d.name.as_str();
-        match name {
-            "server_name" => {
-                names.extend(d.args.iter().cloned());
-                name_at = d.at.clone();
-            }
-            "listen" => {
-                let ssl = d.args.iter().any(|a| a == "ssl" || a == "quic");
-                walk.notes.push(Note {
-                    at: Some(d.at.clone()),
-                    message: if ssl {
-                        format!(
-                            "nginx listened on `{}` with TLS; umbra-proxy does not terminate TLS: keep a TLS terminator in front and set [proxy] listen to the plain-HTTP address behind it",
-                            d.args.join(" ")
-                        )
-                    } else {
-                        format!(
-                            "nginx listened on `{}`; umbra-proxy has one listener: set [proxy] listen",
-                            d.args.join(" ")
-                        )
-                    },
-                });
-            }
-            "location" => locations.push(d),
-            n if ANSWERS_ITSELF.contains(&n) => walk.problem(
-                &d.at,
-                format!(
-                    "`{n}` in a server block: nginx answers or rewrites these requests itself, umbra-proxy only forwards them; keep this in front of umbra or remove it"
-                ),
-            ),
-            n if ACCESS_CONTROL.contains(&n) => walk.problem(
-                &d.at,
-                format!("`{n}` (access control) cannot be translated: umbra-proxy would let every request through"),
-            ),
-            n if n.starts_with("ssl") || HARMLESS.contains(&n) => {}
-            n => match proxy_wide_hint(n) {
-                Some(hint) => server_notes.push(hint_note(d, hint)),
-                None => server_notes.push(Note {
-                    at: Some(d.at.clone()),
-                    message: format!("server directive `{n}` is not translated"),
-                }),
-            },
-        }
-    }
-    let hosts = match host_patterns(&names) {
-        Ok(h) => h,
-        Err(m) => {
-            walk.problem(&name_at, m);
-            return Vec::new();
-        }
-    };
-    let described = if hosts.is_empty() {
-        "any host".to_string()
-    } else {
-        hosts.join(" ")
-    };
+    let mut used = vec![false; servers.len()];
     let mut routes = Vec::new();
-    for loc in locations {
-        if let Some(mut route) = read_location(walk, loc, &hosts, &described) {
-            route.notes.extend(server_notes.iter().cloned());
-            routes.push(route);
+    for s in &servers {
+        for route in &s.routes {
+            let mut parts: Vec<(Vec<String>, bool)> = Vec::new();
+            if route.hosts.is_empty() {
+                let by = redirected(None);
+                parts.push((Vec::new(), by.is_some()));
+                by.into_iter().for_each(|i| used[i] = true);
+            } else {
+                let (mut to_https, mut kept) = (Vec::new(), Vec::new());
+                for h in &route.hosts {
+                    match redirected(Some(h)) {
+                        Some(i) => {
+                            used[i] = true;
+                            to_https.push(h.clone());
+                        }
+                        None => kept.push(h.clone()),
+                    }
+                }
+                parts.extend(
+                    [(to_https, true), (kept, false)]
+                        .into_iter()
+                        .filter(|(h, _)| !h.is_empty()),
+                );
+            }
+            for (hosts, redirect_https) in parts {
+                let mut r = route.clone();
+                r.hosts = hosts;
+                r.settings.redirect_https = redirect_https;
+                r.notes.extend(listen::elsewhere_note(
+                    &s.at,
+                    &s.listens,
+                    &walk.edge,
+                    redirect_https,
+                ));
+                routes.push(r);
+            }
+        }
+    }
+    for (s, used) in servers.iter().zip(used) {
+        let Some(r) = &s.redirect else { continue };
+        if used {
+            walk.notes.extend(r.notes.iter().cloned());
+        } else if !s.hosts.is_empty() {
+            walk.notes.push(Note::at(
+                &r.at,
+                format!("nginx redirected plain HTTP for {} to https, but no translated workload answers these hosts: umbra answers them 404", s.hosts.join(" ")),
+            ));
         }
     }
     routes
 }
-
-/// `server_name`s as Umbra host patterns; empty = any host (nginx's `_` and `""` names, or no
-/// name at all, are how a catch-all server is written).
-fn host_patterns(names: &[String]) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for raw in names {
-        let n = raw.to_ascii_lowercase();
-        if n.is_empty() || n == "_" {
-            continue;
-        }
-        if n.starts_with('~') {
-            return Err(format!(
-                "server_name `{raw}` is a regular expression; umbra matches exact hosts and `*.domain` wildcards only"
-            ));
-        }
-        let bare = n.strip_prefix("*.").unwrap_or(&n);
-        let bare = bare.strip_prefix('.').unwrap_or(bare);
-        if bare.is_empty()
-            || bare.contains('*')
-            || !bare
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            return Err(format!(
-                "server_name `{raw}` cannot be translated; umbra matches exact hosts and `*.domain` wildcards only"
-            ));
-        }
-        if let Some(domain) = n.strip_prefix('.') {
-            // nginx's `.example.com` is example.com and every subdomain.
-            out.push(domain.to_string());
-            out.push(format!("*.{domain}"));
-        } else {
-            out.push(n);
-        }
-    }
-    out.dedup();
-    Ok(out)
-}
-
-fn read_location(
-    walk: &mut Walk,
-    loc: &Directive,
-    hosts: &[String],
-    described: &str,
-) -> Option<Route> {
-    let prefix = match loc.args.as_slice() {
-        [p] if p.starts_with('@') => {
-            walk.notes.push(Note {
-                at: Some(loc.at.clone()),
-                message: format!("named location `{p}` is only reachable from nginx's own redirects; not translated"),
-            });
-            return None;
-        }
-        [p] | [_, p] if loc.args.len() == 1 || loc.args[0] == "^~" => p.clone(),
-        [m, p] if m == "=" => {
-            walk.problem(
-                &loc.at,
-                format!(
-                    "`location = {p}` matches one exact path; umbra matches path prefixes only"
-                ),
-            );
-            return None;
-        }
-        [m, p] if m == "~" || m == "~*" => {
-            walk.problem(
-                &loc.at,
-                format!(
-                    "`location {m} {p}` is a regular expression; umbra matches path prefixes only"
-                ),
-            );
-            return None;
-        }
-        _ => {
-            walk.problem(
-                &loc.at,
-                format!("`location {}` is not understood", loc.args.join(" ")),
-            );
-            return None;
-        }
-    };
-    if !prefix.starts_with('/') || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        walk.problem(
-            &loc.at,
-            format!("location prefix {prefix:?} must start with '/' and contain no spaces"),
-        );
-        return None;
-    }
-    let mut pass = None;
-    let mut serves_itself = None;
-    let mut notes = Vec::new();
-    let before = walk.problems.len();
-    for d in loc.block.as_deref().unwrap_or_default() {
-        let n = d.name.as_str();
-        match n {
-            "proxy_pass" => pass = Some(d),
-            "location" => walk.problem(&d.at, "nested `location` blocks cannot be translated; write each prefix as its own location"),
-            n if ANSWERS_ITSELF.contains(&n) => walk.problem(
-                &d.at,
-                format!("`{n}` in location {prefix}: nginx answers or rewrites these requests itself, umbra-proxy only forwards them"),
-            ),
-            n if ACCESS_CONTROL.contains(&n) => walk.problem(
-                &d.at,
-                format!("`{n}` (access control) in location {prefix} cannot be translated: umbra-proxy would let every request through"),
-            ),
-            "alias" | "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass" => {
-                serves_itself = Some(n)
-            }
-            n if HARMLESS.contains(&n) => {}
-            n => notes.push(match proxy_wide_hint(n) {
-                Some(hint) => hint_note(d, hint),
-                None => Note {
-                    at: Some(d.at.clone()),
-                    message: format!("`{n}` in location {prefix} is not translated"),
-                },
-            }),
-        }
-    }
-    let Some(pass) = pass else {
-        if walk.problems.len() == before {
-            walk.problem(
-                &loc.at,
-                format!(
-                    "location {prefix} has no `proxy_pass`{}: nginx serves it itself, umbra-proxy only proxies",
-                    serves_itself.map(|s| format!(" (it uses `{s}`)")).unwrap_or_default()
-                ),
-            );
-        }
-        return None;
-    };
-    let target = match proxy_target(pass, &prefix) {
-        Ok(t) => t,
-        Err(m) => {
-            walk.problem(&pass.at, m);
-            return None;
-        }
-    };
-    let target = match target {
-        Target::Direct(host) => match walk.upstreams.get_mut(&host) {
-            Some(u) => {
-                u.used = true;
-                Target::Upstream(host)
-            }
-            None => match member_address(&host) {
-                Ok(addr) => Target::Direct(addr),
-                Err(m) => {
-                    walk.problem(&pass.at, m);
-                    return None;
-                }
-            },
-        },
-        other => other,
-    };
-    if walk.problems.len() != before {
-        return None;
-    }
-    if prefix != "/" && !prefix.ends_with('/') {
-        notes.push(Note {
-            at: Some(loc.at.clone()),
-            message: format!(
-                "nginx's `location {prefix}` also matched {prefix}-anything (e.g. {prefix}x); umbra matches {prefix} and {prefix}/... only"
-            ),
-        });
-    }
-    Some(Route {
-        target,
-        hosts: hosts.to_vec(),
-        source: format!("{} (server {described}, location {prefix})", loc.at),
-        prefix,
-        notes,
-    })
-}
-
-/// `http://NAME`, `http://host:port` or the same with a URI equal to the location's prefix
-/// (which nginx forwards unchanged).
-fn proxy_target(pass: &Directive, prefix: &str) -> Result<Target, String> {
-    let [url] = pass.args.as_slice() else {
-        return Err("`proxy_pass` takes exactly one URL".into());
-    };
-    if url.contains('$') {
-        return Err(format!(
-            "`proxy_pass {url}` uses variables; umbra needs fixed members"
-        ));
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(if url.starts_with("https://") {
-            format!(
-                "`proxy_pass {url}` talks TLS to the upstream; umbra-proxy connects in plain HTTP"
-            )
-        } else {
-            format!("`proxy_pass {url}` is not an http:// URL")
-        });
-    };
-    let (host, uri) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
-        None => (rest, None),
-    };
-    if let Some(uri) = uri {
-        if uri != prefix {
-            return Err(format!(
-                "`proxy_pass {url}` replaces the matched prefix {prefix} with {uri}; umbra forwards paths unchanged (drop the URI part, or change the upstream's paths)"
-            ));
-        }
-    }
-    if host.is_empty() {
-        return Err(format!("`proxy_pass {url}` names no upstream"));
-    }
-    Ok(Target::Direct(host.to_string()))
-}
-
-/// Routes with the same target and prefix become one workload answering all their hosts
-/// (a catch-all server's stay apart, since "any host" absorbs every other name).
-fn group(walk: &mut Walk, routes: Vec<Route>) -> Vec<Workload> {
-    let mut order: Vec<(Target, String, bool)> = Vec::new();
-    let mut merged: BTreeMap<(Target, String, bool), Route> = BTreeMap::new();
-    for r in routes {
-        let key = (r.target.clone(), r.prefix.clone(), r.hosts.is_empty());
-        match merged.get_mut(&key) {
-            Some(m) => {
-                for h in r.hosts {
-                    if !m.hosts.contains(&h) {
-                        m.hosts.push(h);
-                    }
-                }
-                m.source = format!("{}; {}", m.source, r.source);
-                m.notes.extend(r.notes);
-            }
-            None => {
-                order.push(key.clone());
-                merged.insert(key, r);
-            }
-        }
-    }
-    let base = |t: &Target| match t {
-        Target::Upstream(n) => sanitize(n),
-        Target::Direct(a) => sanitize(a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h)),
-    };
-    let mut per_base: BTreeMap<String, usize> = BTreeMap::new();
-    for (t, _, _) in &order {
-        *per_base.entry(base(t)).or_default() += 1;
-    }
-    let mut taken = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    for key in order {
-        let Some(r) = merged.remove(&key) else {
-            continue;
-        };
-        let b = base(&r.target);
-        let mut name = if per_base.get(&b).copied().unwrap_or(0) > 1 {
-            let path = sanitize(r.prefix.trim_matches('/'));
-            let path = if path == "workload" {
-                "root".to_string()
-            } else {
-                path
-            };
-            truncate(&format!("{b}-{path}"))
-        } else {
-            b
-        };
-        if taken.contains(&name) {
-            let stem = name.clone();
-            let mut i = 2;
-            while taken.contains(&name) {
-                name = truncate(&format!("{stem}-{i}"));
-                i += 1;
-            }
-        }
-        taken.insert(name.clone());
-        let (primary, shadow, mut notes) = match &r.target {
-            Target::Upstream(u) => match walk.upstreams.get(u) {
-                Some(up) => {
-                    let mut notes = up.notes.clone();
-                    if !up.backup.is_empty() {
-                        notes.push(Note {
-                            at: Some(up.at.clone()),
-                            message: "the `backup` servers are the shadow pool at weight 0: nginx sent them traffic only when every primary server failed; umbra moves traffic to the shadow pool when the controller (or shadow_weight) says so".into(),
-                        });
-                    }
-                    (up.primary.clone(), up.backup.clone(), notes)
-                }
-                None => continue,
-            },
-            Target::Direct(addr) => (vec![addr.clone()], Vec::new(), Vec::new()),
-        };
-        notes.extend(r.notes);
-        out.push(Workload {
-            name,
-            hosts: r.hosts,
-            path_prefix: r.prefix,
-            primary,
-            shadow,
-            sources: r.source.split("; ").map(str::to_string).collect(),
-            notes,
-        });
-    }
-    out
-}
-
-/// A valid workload name from any text: lowercase, `[a-z0-9_-]`, starting alphanumeric.
-fn sanitize(text: &str) -> String {
-    let mut s: String = text
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while s.contains("--") {
-        s = s.replace("--", "-");
-    }
-    let s = s.trim_start_matches(['-', '_']).trim_end_matches('-');
-    if s.is_empty() {
-        "workload".to_string()
-    } else {
-        truncate(s)
-    }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars()
-        .take(63)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nginx::syntax::parse;
+    use crate::syntax::parse;
 
     fn tr(text: &str) -> Result<Translation, Vec<Problem>> {
         translate(
@@ -811,43 +326,6 @@ mod tests {
             .iter()
             .map(Problem::to_string)
             .collect()
-    }
-
-    #[test]
-    fn names_are_valid_workload_names() {
-        assert_eq!(sanitize("Shop_Backend.v2"), "shop_backend-v2");
-        assert_eq!(sanitize("--x"), "x");
-        assert_eq!(sanitize("..."), "workload");
-        assert_eq!(sanitize(&"a".repeat(80)).len(), 63);
-    }
-
-    #[test]
-    fn server_names_become_host_patterns() {
-        let hosts =
-            |n: &[&str]| host_patterns(&n.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            hosts(&["Shop.Example.com", "*.cdn.example.com"]),
-            Ok(vec!["shop.example.com".into(), "*.cdn.example.com".into()])
-        );
-        assert_eq!(
-            hosts(&[".example.org"]),
-            Ok(vec!["example.org".into(), "*.example.org".into()])
-        );
-        assert_eq!(hosts(&["_"]), Ok(vec![]));
-        assert!(
-            hosts(&["~^api\\d+\\.example\\.com$"]).is_err_and(|m| m.contains("regular expression"))
-        );
-        assert!(hosts(&["www.example.*"]).is_err());
-    }
-
-    #[test]
-    fn addresses_get_nginx_default_port() {
-        assert_eq!(member_address("app1"), Ok("app1:80".into()));
-        assert_eq!(member_address("10.0.0.1:8080"), Ok("10.0.0.1:8080".into()));
-        assert_eq!(member_address("[::1]:81"), Ok("[::1]:81".into()));
-        assert_eq!(member_address("[::1]"), Ok("[::1]:80".into()));
-        assert!(member_address("unix:/run/app.sock").is_err());
-        assert!(member_address("10.0.0.1:0").is_err());
     }
 
     #[test]
@@ -882,12 +360,22 @@ mod tests {
         let api = &t.workloads[2];
         assert!(api.hosts.is_empty());
         assert_eq!(api.path_prefix, "/api/");
-        assert_eq!(
-            t.notes
+        assert_eq!(t.edge.listen, vec!["0.0.0.0:80", "0.0.0.0:8080"]);
+        assert!(t.edge.tls_listen.is_empty());
+        // Umbra answers every workload on both listeners; nginx kept the servers apart.
+        assert!(
+            shop.notes
                 .iter()
-                .filter(|n| n.message.contains("set [proxy] listen"))
-                .count(),
-            3
+                .any(|n| n.message.contains("over plain HTTP on 0.0.0.0:8080")),
+            "{:?}",
+            shop.notes
+        );
+        assert!(
+            api.notes
+                .iter()
+                .any(|n| n.message.contains("over plain HTTP on 0.0.0.0:80 ")),
+            "{:?}",
+            api.notes
         );
     }
 
@@ -971,5 +459,166 @@ mod tests {
         let t = tr("server { location /api/ { proxy_pass http://10.1.1.1:81/api/; } }")
             .expect("same URI");
         assert_eq!(t.workloads[0].primary, vec!["10.1.1.1:81"]);
+    }
+
+    fn notes_of(t: &Translation) -> Vec<String> {
+        t.notes
+            .iter()
+            .chain(t.workloads.iter().flat_map(|w| w.notes.iter()))
+            .map(|n| format!("{}: {}", n.at.as_ref().map_or(0, |a| a.line), n.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_location_setting_one_header_loses_the_servers_headers_as_in_nginx() {
+        let t = tr("server {\n\
+              server_name app.example;\n\
+              proxy_set_header Host $host;\n\
+              proxy_set_header X-Env production;\n\
+              location / { proxy_pass http://10.0.0.1:80; }\n\
+              location /ws/ {\n\
+                proxy_pass http://10.0.0.1:80;\n\
+                proxy_set_header Upgrade $http_upgrade;\n\
+                proxy_set_header Connection $connection_upgrade;\n\
+              }\n\
+            }\n")
+        .expect("translates");
+        let root = &t.workloads[0];
+        assert_eq!(root.path_prefix, "/");
+        assert_eq!(
+            root.request_headers.set,
+            vec![("X-Env".to_string(), "production".to_string())]
+        );
+        let ws = &t.workloads[1];
+        assert_eq!(ws.path_prefix, "/ws/");
+        assert!(ws.request_headers.is_empty(), "{:?}", ws.request_headers);
+        assert!(
+            ws.notes
+                .iter()
+                .any(|n| n.at.as_ref().is_some_and(|a| a.line == 6)
+                    && n.message.contains("upstream's name as Host")),
+            "{:?}",
+            ws.notes
+        );
+    }
+
+    #[test]
+    fn the_https_redirect_marks_the_hosts_nginx_sent_to_it() {
+        let t = tr("http {\n\
+              upstream app { server 10.0.0.1:8080; }\n\
+              server { listen 443 ssl http2; server_name a.example b.example;\n\
+                ssl_certificate /etc/ssl/ab.pem; ssl_certificate_key /etc/ssl/ab.key;\n\
+                location / { proxy_pass http://app; } }\n\
+              server { listen 80; server_name a.example; return 301 https://$host$request_uri; }\n\
+              server { listen 80 default_server; server_name _; location / { proxy_pass http://10.0.0.9:80; } }\n\
+            }\n")
+        .expect("translates");
+        let summary: Vec<(&str, Vec<String>, bool)> = t
+            .workloads
+            .iter()
+            .map(|w| (w.name.as_str(), w.hosts.clone(), w.redirect_https))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("app", vec!["a.example".to_string()], true),
+                ("app-2", vec!["b.example".to_string()], false),
+                ("10-0-0-9", vec![], false),
+            ]
+        );
+        let notes = notes_of(&t);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("6: ") && n.contains("umbra answers 308")),
+            "{notes:#?}"
+        );
+        // b.example's plain requests went to the catch-all server in nginx; umbra proxies them.
+        assert!(
+            t.workloads[1].notes.iter().any(|n| n
+                .message
+                .contains("plain HTTP on 0.0.0.0:80 (proxied, not redirected")),
+            "{:?}",
+            t.workloads[1].notes
+        );
+        assert_eq!(t.edge.listen, vec!["0.0.0.0:80"]);
+        assert_eq!(t.edge.tls_listen, vec!["0.0.0.0:443"]);
+        assert_eq!(t.edge.certificates.len(), 1);
+    }
+
+    #[test]
+    fn grpc_pass_is_an_http2_upstream() {
+        let t = tr("upstream grpc_backend { server 10.0.0.5:50051; }\n\
+            server { server_name g.example;\n\
+              location /pkg.Greeter/ { grpc_pass grpc://grpc_backend; grpc_set_header X-Env prod; }\n\
+              location /pkg.Secure/ { grpc_pass grpcs://10.0.0.6; }\n\
+            }\n")
+        .expect("translates");
+        let plain = &t.workloads[0];
+        assert_eq!(plain.upstream_protocol, UpstreamProtocol::H2c);
+        assert_eq!(plain.primary, vec!["10.0.0.5:50051"]);
+        assert_eq!(
+            plain.request_headers.set,
+            vec![("X-Env".to_string(), "prod".to_string())]
+        );
+        let secure = &t.workloads[1];
+        assert_eq!(secure.upstream_protocol, UpstreamProtocol::H2);
+        assert_eq!(secure.primary, vec!["10.0.0.6:443"]);
+        assert!(
+            secure
+                .notes
+                .iter()
+                .any(|n| n.message.contains("grpc_ssl_verify")),
+            "{:?}",
+            secure.notes
+        );
+    }
+
+    #[test]
+    fn tls_that_umbra_cannot_serve_is_refused_with_file_and_line() {
+        let p = problems(
+            "server {\n\
+              listen 443 ssl;\n\
+              server_name a.example;\n\
+              location / { proxy_pass http://10.0.0.1:80; }\n\
+            }\n\
+            server {\n\
+              listen 8443 ssl proxy_protocol;\n\
+              server_name b.example;\n\
+              ssl_certificate /etc/ssl/$ssl_server_name.pem;\n\
+              ssl_certificate_key /etc/ssl/b.key;\n\
+              ssl_verify_client on;\n\
+              location / { proxy_pass http://10.0.0.1:80; }\n\
+            }\n",
+        );
+        let want = [
+            ("nginx.conf:2:", "no `ssl_certificate`"),
+            ("nginx.conf:7:", "PROXY protocol"),
+            ("nginx.conf:9:", "is not a file"),
+            ("nginx.conf:11:", "client certificates"),
+        ];
+        for (at, what) in want {
+            assert!(
+                p.iter().any(|m| m.starts_with(at) && m.contains(what)),
+                "no problem {at} {what} in {p:#?}"
+            );
+        }
+        assert_eq!(p.len(), want.len(), "{p:#?}");
+    }
+
+    #[test]
+    fn real_ip_networks_become_trusted_proxies() {
+        let t = tr("http {\n\
+              set_real_ip_from 10.0.0.0/8;\n\
+              set_real_ip_from 2001:db8::/32;\n\
+              real_ip_header X-Forwarded-For;\n\
+              server { set_real_ip_from 10.0.0.0/8;\n\
+                location / { proxy_pass http://10.0.0.1:80; proxy_set_header Forwarded $proxy_add_forwarded; } }\n\
+            }\n")
+        .expect("translates");
+        assert_eq!(t.edge.trusted_proxies, vec!["10.0.0.0/8", "2001:db8::/32"]);
+        assert!(t.edge.rfc7239);
+        // No listen anywhere: [proxy] keeps Umbra's default listener.
+        assert!(t.edge.listen.is_empty() && t.edge.tls_listen.is_empty());
     }
 }

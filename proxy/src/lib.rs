@@ -1,17 +1,21 @@
 //! umbra-proxy: a Pingora edge proxy that splits each workload between a primary and a shadow
 //! pool by weight, and rolls the shadow back by itself when it degrades.
 
+mod access_log;
 pub mod admin;
 mod clock;
+mod drain;
+mod forwarded;
 mod guard;
+mod headers;
 mod health;
 mod metrics;
-pub mod nginx;
 mod reload;
 mod server;
 mod service;
 mod state;
 mod table;
+pub mod tls;
 mod upstream;
 mod window;
 mod workload;
@@ -20,7 +24,7 @@ pub use guard::GuardService;
 pub use health::check as health_check;
 pub use metrics::Metrics;
 pub use reload::{ReloadError, ReloadSummary, reload};
-pub use server::run;
+pub use server::{RunOptions, run};
 pub use service::{RequestCtx, UmbraProxy};
 pub use state::Shared;
 pub use table::{RouteTable, bare_host};

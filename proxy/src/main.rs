@@ -22,14 +22,20 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "UMBRA_LOG_JSON")]
     log_json: bool,
+    /// Take the listening sockets over from the running umbra-proxy (hitless binary upgrade):
+    /// start this, then send SIGQUIT to the old process; it hands its sockets over on
+    /// `proxy.upgrade_sock` and drains.
+    #[arg(long, short = 'u')]
+    upgrade: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(clap::Subcommand)]
 enum Command {
-    /// Print the `[[workloads]]` equivalent of an nginx config's upstream, server and location
-    /// blocks; notes go to stderr; exits 1 naming file:line of what cannot be translated.
+    /// Print the Umbra config (`[proxy]` listeners and TLS, `[[workloads]]`) equivalent to an
+    /// nginx config's server, location and upstream blocks; notes go to stderr; exits 1 naming
+    /// file:line of what cannot be translated.
     ConvertNginx {
         /// The nginx config, e.g. /etc/nginx/nginx.conf (`include`s are followed).
         file: PathBuf,
@@ -42,6 +48,9 @@ fn main() -> ExitCode {
     if let Some(Command::ConvertNginx { file }) = &args.command {
         return convert_nginx(file);
     }
+    if args.check {
+        return check(&args.config);
+    }
     let config = match config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -49,15 +58,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.check {
-        println!(
-            "umbra-proxy: {} is valid ({} workloads)",
-            args.config.display(),
-            config.workloads.len()
-        );
-        return ExitCode::SUCCESS;
-    }
-    match proxy::run(config) {
+    match proxy::run(config, proxy::RunOptions { upgrade: args.upgrade }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("umbra-proxy: {e:#}");
@@ -66,8 +67,72 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--check`: the config, then the certificates it names (readable, matching, in date). Like
+/// `nginx -t` it runs where the secrets may not be (CI): an `env:NAME` token whose variable is
+/// unset is a warning here, while starting the proxy without it is an error.
+fn check(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("umbra-proxy: {}: cannot read config: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let unset = std::cell::RefCell::new(Vec::new());
+    let env = |name: &str| {
+        std::env::var(name).ok().or_else(|| {
+            unset.borrow_mut().push(name.to_string());
+            Some("set-at-run-time".to_string())
+        })
+    };
+    let config = match config::parse_with_env(path, &text, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("umbra-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for name in unset.borrow().iter() {
+        eprintln!(
+            "umbra-proxy: warning: environment variable {name} is not set here; the proxy will not start without it"
+        );
+    }
+    let config = &config;
+    let mut certs = String::new();
+    if let Some(tls) = &config.proxy.tls {
+        match proxy::tls::load_store(tls, path, unix_now()) {
+            Ok(store) => {
+                for c in store.certs() {
+                    certs.push_str(&format!(
+                        "\n  certificate {} ({}) valid until {} UTC",
+                        c.cert_path.display(),
+                        c.names.join(", "),
+                        proxy::tls::utc(c.not_after)
+                    ));
+                }
+            }
+            Err(e) => {
+                eprintln!("umbra-proxy: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!(
+        "umbra-proxy: {} is valid ({} workloads){certs}",
+        path.display(),
+        config.workloads.len()
+    );
+    ExitCode::SUCCESS
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 fn convert_nginx(file: &std::path::Path) -> ExitCode {
-    match proxy::nginx::convert(file) {
+    match nginx_convert::convert(file) {
         Ok(c) => {
             for note in &c.notes {
                 eprintln!("umbra-proxy: note: {note}");

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use policies::{PoolKind, Priority};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the proxy exports.
@@ -20,6 +20,49 @@ pub struct Metrics {
     reloads: IntCounterVec,
     unrouted: IntCounter,
     health_check_errors: IntCounter,
+    /// TLS handshakes begun.
+    pub tls_handshakes_started: IntCounter,
+    /// TLS handshakes completed.
+    pub tls_handshakes: IntCounter,
+    cert_expiry: GaugeVec,
+    by_version: [IntCounter; 3],
+    /// Upgraded connections (WebSocket ...) open now.
+    pub upgraded_open: IntGauge,
+    /// Access log lines dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
+    in_flight: IntGauge,
+    redirects: IntCounter,
+}
+
+/// An HTTP version as a metric label index.
+#[derive(Clone, Copy, Debug)]
+pub enum HttpVersion {
+    /// HTTP/1.0.
+    H10,
+    /// HTTP/1.1.
+    H11,
+    /// HTTP/2.
+    H2,
+}
+
+impl HttpVersion {
+    /// The version of a request.
+    pub fn of(v: http::Version) -> Self {
+        match v {
+            http::Version::HTTP_2 => HttpVersion::H2,
+            http::Version::HTTP_10 | http::Version::HTTP_09 => HttpVersion::H10,
+            _ => HttpVersion::H11,
+        }
+    }
+
+    /// As the access log writes it.
+    pub fn protocol(self) -> &'static str {
+        match self {
+            HttpVersion::H10 => "HTTP/1.0",
+            HttpVersion::H11 => "HTTP/1.1",
+            HttpVersion::H2 => "HTTP/2.0",
+        }
+    }
 }
 
 /// Latency buckets from 0.5 ms to 30 s: sidecar hops are sub-millisecond, timeouts are seconds.
@@ -89,6 +132,53 @@ impl Metrics {
             "umbra_health_check_failures_total",
             "Active health checks that failed.",
         )?;
+        let tls_handshakes_started = IntCounter::new(
+            "umbra_tls_handshakes_started_total",
+            "TLS handshakes begun on the TLS listeners; minus umbra_tls_handshakes_total, the failed (and in-progress) ones.",
+        )?;
+        let tls_handshakes = IntCounter::new(
+            "umbra_tls_handshakes_total",
+            "TLS handshakes completed.",
+        )?;
+        let cert_expiry = GaugeVec::new(
+            Opts::new(
+                "umbra_tls_certificate_expiry_seconds",
+                "End of validity (Unix seconds) of each served certificate.",
+            ),
+            &["cert", "name"],
+        )?;
+        let versions = IntCounterVec::new(
+            Opts::new(
+                "umbra_http_requests_total",
+                "Client requests by HTTP version.",
+            ),
+            &["version"],
+        )?;
+        let by_version = ["1.0", "1.1", "2"].map(|v| versions.with_label_values(&[v]));
+        let upgraded_open = IntGauge::new(
+            "umbra_upgraded_connections",
+            "Upgraded connections (WebSocket and other HTTP Upgrade) open now.",
+        )?;
+        let access_log_dropped = IntCounter::new(
+            "umbra_access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind (traffic is never slowed for the log).",
+        )?;
+        let in_flight = IntGauge::new(
+            "umbra_requests_in_flight",
+            "Client requests (and upgraded connections) in flight.",
+        )?;
+        let redirects = IntCounter::new(
+            "umbra_https_redirects_total",
+            "Plain-HTTP requests answered with a redirect to https.",
+        )?;
+        registry.register(Box::new(tls_handshakes_started.clone()))?;
+        registry.register(Box::new(tls_handshakes.clone()))?;
+        registry.register(Box::new(cert_expiry.clone()))?;
+        registry.register(Box::new(versions))?;
+        registry.register(Box::new(upgraded_open.clone()))?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(redirects.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(shadow_weight.clone()))?;
@@ -109,7 +199,41 @@ impl Metrics {
             reloads,
             unrouted,
             health_check_errors,
+            tls_handshakes_started,
+            tls_handshakes,
+            cert_expiry,
+            by_version,
+            upgraded_open,
+            access_log_dropped,
+            in_flight,
+            redirects,
         })
+    }
+
+    /// Counts a client request by HTTP version.
+    #[inline]
+    pub fn request_version(&self, v: HttpVersion) {
+        self.by_version[v as usize].inc();
+    }
+
+    /// Counts a redirect to https.
+    pub fn https_redirect(&self) {
+        self.redirects.inc();
+    }
+
+    /// Publishes the served certificates' expiry times, replacing the previous set.
+    pub fn set_certificates<'a>(&self, certs: impl Iterator<Item = (&'a str, &'a str, i64)>) {
+        self.cert_expiry.reset();
+        for (path, name, not_after) in certs {
+            self.cert_expiry
+                .with_label_values(&[path, name])
+                .set(not_after as f64);
+        }
+    }
+
+    /// Publishes the number of requests in flight (read at scrape time).
+    pub fn set_in_flight(&self, n: usize) {
+        self.in_flight.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Handles for one workload's series.

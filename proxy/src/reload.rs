@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 
-use crate::clock::now_ms;
+use config::{Config, ProxySettings, TlsSettings};
+
+use crate::clock::{now_ms, unix_now};
 use crate::state::Shared;
 use crate::table::RouteTable;
 use crate::upstream::UpstreamRegistry;
@@ -67,34 +69,20 @@ fn apply(shared: &Shared) -> Result<ReloadSummary, ReloadError> {
         path: path.clone(),
         source,
     })?;
+    let old = shared.config.load_full();
     // Remembered good or bad, so the file watch reacts to the next change, not this one.
-    shared
-        .seen_content
-        .store(content_hash(text.as_bytes()), Ordering::Relaxed);
+    shared.seen_content.store(
+        fingerprint(text.as_bytes(), old.proxy.tls.as_ref()),
+        Ordering::Relaxed,
+    );
     let new = config::parse(path, &text)?;
-    let old = shared.config.load();
-    let fixed = [
-        (
-            "proxy.listen",
-            old.proxy.listen.to_string(),
-            new.proxy.listen.to_string(),
-        ),
-        (
-            "proxy.admin_listen",
-            old.proxy.admin_listen.to_string(),
-            new.proxy.admin_listen.to_string(),
-        ),
-        (
-            "proxy.threads",
-            old.proxy.threads.to_string(),
-            new.proxy.threads.to_string(),
-        ),
-    ];
-    for (field, old, new) in fixed {
-        if old != new {
-            return Err(ReloadError::NeedsRestart { field, old, new });
-        }
-    }
+    refuse_fixed_changes(&old.proxy, &new.proxy)?;
+    // Certificates are read and checked before anything changes: a bad one keeps all the
+    // running ones serving.
+    let certs = match (&shared.tls, &new.proxy.tls) {
+        (Some(_), Some(tls)) => Some(crate::tls::load_store(tls, path, unix_now())?),
+        _ => None,
+    };
     let registry_changed = new.proxy.timeouts != old.proxy.timeouts;
     if registry_changed {
         shared
@@ -113,8 +101,75 @@ fn apply(shared: &Shared) -> Result<ReloadSummary, ReloadError> {
     );
     let workloads = table.workloads().len();
     shared.table.store(Arc::new(table));
+    if let (Some(state), Some(store)) = (&shared.tls, certs) {
+        crate::tls::publish_expiry(&shared.metrics, &store);
+        state.replace(store);
+    }
+    shared.seen_content.store(
+        fingerprint(text.as_bytes(), new.proxy.tls.as_ref()),
+        Ordering::Relaxed,
+    );
     shared.config.store(Arc::new(new));
     Ok(ReloadSummary { workloads })
+}
+
+/// Settings bound to sockets, threads or files opened at start-up: a change is refused until
+/// restart (or a binary upgrade, which starts from the new file).
+fn refuse_fixed_changes(old: &ProxySettings, new: &ProxySettings) -> Result<(), ReloadError> {
+    let tls_listen = |p: &ProxySettings| p.tls.as_ref().map(|t| t.listen.clone());
+    let fixed = [
+        ("proxy.listen", format!("{:?}", old.listen), format!("{:?}", new.listen)),
+        (
+            "proxy.tls.listen",
+            format!("{:?}", tls_listen(old)),
+            format!("{:?}", tls_listen(new)),
+        ),
+        (
+            "proxy.admin_listen",
+            old.admin_listen.to_string(),
+            new.admin_listen.to_string(),
+        ),
+        (
+            "proxy.threads",
+            old.threads.to_string(),
+            new.threads.to_string(),
+        ),
+        (
+            "proxy.upgrade_sock",
+            old.upgrade_sock.display().to_string(),
+            new.upgrade_sock.display().to_string(),
+        ),
+        ("proxy.client", format!("{:?}", old.client), format!("{:?}", new.client)),
+        (
+            "proxy.access_log",
+            format!("{:?}", old.access_log),
+            format!("{:?}", new.access_log),
+        ),
+    ];
+    for (field, old, new) in fixed {
+        if old != new {
+            return Err(ReloadError::NeedsRestart { field, old, new });
+        }
+    }
+    Ok(())
+}
+
+/// What the file watch compares: the config file's bytes and those of every certificate and
+/// key it names, so rotating a certificate on disk reloads it too.
+pub fn fingerprint(text: &[u8], tls: Option<&TlsSettings>) -> u64 {
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    for pair in tls.iter().flat_map(|t| t.certificates.iter()) {
+        std::fs::read(&pair.cert).ok().hash(&mut h);
+        std::fs::read(&pair.key).ok().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The fingerprint of `config` as it is on disk now; `None` when its file cannot be read.
+pub fn watched_hash(config: &Config) -> Option<u64> {
+    let text = std::fs::read(&config.source).ok()?;
+    Some(fingerprint(&text, config.proxy.tls.as_ref()))
 }
 
 /// Reloads on SIGHUP, from a plain thread so the handler is installed before anything runs
@@ -146,13 +201,6 @@ impl ConfigWatcher {
     }
 }
 
-/// A hash of config file content, to notice changes.
-pub fn content_hash(bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
-}
-
 #[async_trait]
 impl BackgroundService for ConfigWatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
@@ -166,10 +214,10 @@ impl BackgroundService for ConfigWatcher {
             }
             // Compared with the content last tried by any trigger, good or bad: a bad file is
             // reported once, not every second, and a revert to the running content still counts.
-            let Ok(bytes) = std::fs::read(&self.shared.config_path) else {
+            let Some(now) = watched_hash(&self.shared.config.load()) else {
                 continue;
             };
-            if content_hash(&bytes) != self.shared.seen_content.load(Ordering::Relaxed) {
+            if now != self.shared.seen_content.load(Ordering::Relaxed) {
                 let shared = Arc::clone(&self.shared);
                 // Outcome logged and counted inside `reload`.
                 let _outcome =

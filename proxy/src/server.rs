@@ -1,61 +1,147 @@
-//! Assembles the Pingora server: the proxy service plus guard, health, admin and reload services.
+//! Assembles the Pingora server: the proxy service on its plain and TLS listeners, the admin
+//! API on its own listener, the guard, health, reload and drain machinery, and the hand-over of
+//! every listening socket to a new binary on upgrade.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use config::Config;
-use pingora_core::server::Server;
-use pingora_core::server::configuration::ServerConf;
+use pingora_core::apps::HttpServerOptions;
+use pingora_core::protocols::http::v2::server::default_h2_options;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::{RunArgs, Server};
 use pingora_core::services::background::background_service;
+use pingora_core::services::listening::Service;
 
-use crate::admin::AdminService;
+use crate::access_log::AccessLog;
+use crate::admin::AdminApp;
+use crate::clock::unix_now;
 use crate::guard::GuardService;
 use crate::health::HealthService;
 use crate::metrics::Metrics;
 use crate::reload::{ConfigWatcher, spawn_sighup_reloader};
 use crate::service::UmbraProxy;
 use crate::state::Shared;
+use crate::tls::{TlsState, load_store, publish_expiry};
 
-/// How often the config file is checked for changes.
+/// How often the config file (and the certificates it names) is checked for changes.
 const WATCH_PERIOD: Duration = Duration::from_secs(1);
+/// How long the access log may take to reach the disk when the process exits.
+const LOG_FLUSH: Duration = Duration::from_secs(2);
 
-/// Builds every service for `config` and runs until SIGTERM/SIGINT. Never returns normally.
-pub fn run(config: Config) -> anyhow::Result<()> {
-    let admin_listener = std::net::TcpListener::bind(config.proxy.admin_listen)
-        .with_context(|| format!("binding proxy.admin_listen {}", config.proxy.admin_listen))?;
-    // Pingora reports a taken port only from inside its runtime; check it here to fail clearly.
-    drop(
-        std::net::TcpListener::bind(config.proxy.listen)
-            .with_context(|| format!("binding proxy.listen {}", config.proxy.listen))?,
-    );
+/// How the process starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// Take the listening sockets over from a running `umbra-proxy` (which hands them over on
+    /// SIGQUIT) instead of binding them.
+    pub upgrade: bool,
+}
 
-    let grace = config.proxy.shutdown_grace;
+/// Builds every service for `config` and runs until SIGTERM/SIGQUIT (drain, then exit) or
+/// SIGINT (at once).
+pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
+    let proxy_conf = &config.proxy;
+    if !options.upgrade {
+        // Pingora reports a taken port only from inside its runtime; check here to fail clearly.
+        for (field, addr) in listeners(&config) {
+            drop(
+                std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("binding {field} {addr}"))?,
+            );
+        }
+    }
+    let grace = proxy_conf.shutdown_grace;
     let conf = ServerConf {
-        threads: config.proxy.threads,
+        threads: proxy_conf.threads,
         // One thread per core with no stealing measured cheapest per request
         // (../shared/PERF-NOTES.md); with one thread stealing has nothing to steal anyway.
-        work_stealing: config.proxy.threads > 1,
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(grace.as_secs().max(1)),
+        work_stealing: proxy_conf.threads > 1,
+        // Pingora waits this long after a shutdown signal before stopping its runtimes (which
+        // drops whatever is still in flight); the drain watch exits earlier once idle.
+        grace_period_seconds: Some(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)),
+        graceful_shutdown_timeout_seconds: Some(1),
         // One attempt plus the single retry on the other pool after a connect failure.
         max_retries: 2,
+        upgrade_sock: proxy_conf.upgrade_sock.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
-    let listen = config.proxy.listen;
+
     let metrics = Metrics::new().context("registering metrics")?;
-    let shared = Shared::new(config, metrics);
+    let tls = match &proxy_conf.tls {
+        Some(t) => {
+            let store = load_store(t, &config.source, unix_now())?;
+            publish_expiry(&metrics, &store);
+            Some(TlsState::new(
+                store,
+                metrics.tls_handshakes_started.clone(),
+                metrics.tls_handshakes.clone(),
+            ))
+        }
+        None => None,
+    };
+    let access_log = match &proxy_conf.access_log {
+        Some(settings) => {
+            let log = AccessLog::start(settings, metrics.access_log_dropped.clone())
+                .context("opening the access log")?;
+            log.reopen_on_sigusr1()
+                .context("installing the SIGUSR1 handler")?;
+            Some(log)
+        }
+        None => None,
+    };
+    let client = proxy_conf.client;
+    let plain: Vec<SocketAddr> = proxy_conf.listen.clone();
+    let admin_addr = proxy_conf.admin_listen;
+    let shared = Shared::new(config, metrics, tls.clone(), access_log.clone());
     spawn_sighup_reloader(Arc::clone(&shared)).context("installing the SIGHUP handler")?;
 
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = Opt {
+        upgrade: options.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
+    // With --upgrade this waits (up to ~5 s) for the old process to send its sockets.
     server.bootstrap();
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         UmbraProxy::new(Arc::clone(&shared)),
         "umbra proxy",
     );
-    proxy.add_tcp(&listen.to_string());
+    if let Some(app) = proxy.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        // HTTP/2 with prior knowledge beside HTTP/1.1 on the plain listeners.
+        options.h2c = true;
+        options.keepalive_request_limit = client.keepalive_requests;
+        options.h2_idle_timeout = Some(client.keepalive_timeout);
+        app.server_options = Some(options);
+        let mut h2 = default_h2_options();
+        h2.max_concurrent_streams(client.h2_max_concurrent_streams);
+        h2.max_header_list_size(u32::try_from(client.max_header_bytes).unwrap_or(u32::MAX));
+        app.h2_options = Some(h2);
+    }
+    for addr in &plain {
+        proxy.add_tcp(&addr.to_string());
+    }
+    if let (Some(state), Some(t)) = (&tls, &shared.config.load().proxy.tls) {
+        for addr in &t.listen {
+            let settings = state
+                .listener_settings()
+                .map_err(|e| anyhow::anyhow!("TLS listener {addr}: {e}"))?;
+            proxy
+                .add_tls_with_settings(&addr.to_string(), None, settings);
+        }
+        proxy.endpoints().set_pre_tls_callback(state.pre_tls());
+    }
     server.add_service(proxy);
+
+    // Pingora owns the admin listener too, so an upgrade hands it over with the others.
+    let mut admin = Service::new("umbra admin".to_string(), AdminApp::new(Arc::clone(&shared)));
+    admin.add_tcp(&admin_addr.to_string());
+    admin.threads = Some(1);
+    server.add_service(admin);
+
     server.add_service(background_service(
         "umbra guard",
         GuardService::new(Arc::clone(&shared)),
@@ -65,13 +151,41 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         HealthService::new(Arc::clone(&shared)),
     ));
     server.add_service(background_service(
-        "umbra admin",
-        AdminService::new(Arc::clone(&shared), admin_listener),
-    ));
-    server.add_service(background_service(
         "umbra config watch",
         ConfigWatcher::new(Arc::clone(&shared), WATCH_PERIOD),
     ));
-    tracing::info!(%listen, admin = %shared.config.load().proxy.admin_listen, "umbra-proxy starting");
-    server.run_forever()
+    let log = access_log.clone();
+    shared
+        .drain
+        .watch(server.watch_execution_phase(), move || {
+            if let Some(log) = log {
+                log.flush(LOG_FLUSH);
+            }
+        })
+        .context("starting the drain watch")?;
+    tracing::info!(
+        listen = ?plain,
+        tls = ?shared.config.load().proxy.tls.as_ref().map(|t| t.listen.clone()),
+        admin = %admin_addr,
+        upgrade = options.upgrade,
+        "umbra-proxy starting"
+    );
+    server.run(RunArgs::default());
+    if let Some(log) = access_log {
+        log.flush(LOG_FLUSH);
+    }
+    Ok(())
+}
+
+/// Every socket the process listens on, with the field that names it.
+fn listeners(config: &Config) -> Vec<(&'static str, SocketAddr)> {
+    let p = &config.proxy;
+    let mut out: Vec<_> = p.listen.iter().map(|a| ("proxy.listen", *a)).collect();
+    out.extend(
+        p.tls
+            .iter()
+            .flat_map(|t| t.listen.iter().map(|a| ("proxy.tls.listen", *a))),
+    );
+    out.push(("proxy.admin_listen", p.admin_listen));
+    out
 }

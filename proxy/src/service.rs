@@ -2,20 +2,25 @@
 //! -> response accounting. Decisions come from `policies`; this file only gathers facts.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderMap;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
-use pingora_http::ResponseHeader;
+use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use policies::{PoolKind, Priority, SessionFacts, admit, choose_pool, choose_pool_sticky};
 use rand::Rng;
 
+use crate::access_log::Record;
 use crate::clock::now_ms;
+use crate::drain::Active;
+use crate::forwarded::{self, Hop, Incoming};
+use crate::metrics::HttpVersion;
 use crate::state::Shared;
-use crate::table::{StickyRule, bare_host};
+use crate::table::{RuntimeSettings, StickyRule, bare_host};
 use crate::upstream::{InFlight, Upstream};
 use crate::workload::Workload;
 
@@ -34,6 +39,18 @@ impl UmbraProxy {
 /// What one request carries between phases.
 pub struct RequestCtx {
     started: Instant,
+    /// Counts the request for the graceful drain until the context is dropped.
+    _active: Active,
+    /// Arrived over TLS.
+    tls: bool,
+    /// The client asked to upgrade the connection (WebSocket ...).
+    upgrade_requested: bool,
+    /// The upstream agreed (101): from here on it is a tunnel, not a request.
+    upgraded: bool,
+    /// The upstream holding the tunnel (its in-flight slot was released at the 101).
+    tunnel: Option<Arc<Upstream>>,
+    /// The answer carried a gRPC status other than OK (in headers or trailers).
+    grpc_failed: bool,
     workload: Option<Arc<Workload>>,
     priority: Priority,
     pool: PoolKind,
@@ -48,6 +65,7 @@ pub struct RequestCtx {
 }
 
 const NOT_FOUND: &[u8] = b"no workload matches this host and path\n";
+const HEADERS_TOO_LARGE: &[u8] = b"request header fields too large\n";
 const TOO_LARGE: &[u8] = b"request body too large\n";
 const SHED: &[u8] = b"overloaded, retry later\n";
 
@@ -118,6 +136,12 @@ impl ProxyHttp for UmbraProxy {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
+            _active: self.shared.drain.enter(),
+            tls: false,
+            upgrade_requested: false,
+            upgraded: false,
+            tunnel: None,
+            grpc_failed: false,
             workload: None,
             priority: Priority::Normal,
             pool: PoolKind::Primary,
@@ -137,19 +161,41 @@ impl ProxyHttp for UmbraProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let table = self.shared.table.load();
+        let settings = &table.settings;
+        ctx.tls = session
+            .digest()
+            .is_some_and(|d| d.ssl_digest.is_some());
+        self.shared
+            .metrics
+            .request_version(HttpVersion::of(session.req_header().version));
+        let draining = session.is_process_shutting_down() || self.shared.drain.is_draining();
+        if !draining {
+            // The idle wait before this connection's next request (HTTP/1.1; h2 ignores it).
+            session.set_keepalive(Some(settings.keepalive_secs));
+        }
+        if header_bytes(&session.req_header().headers) > settings.max_header_bytes {
+            respond(session, 431, HEADERS_TOO_LARGE, None).await?;
+            return Ok(true);
+        }
         let req = session.req_header();
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| req.uri.host())
-            .unwrap_or("");
+        let host = request_host(req);
         let Some(route) = table.route(bare_host(host), req.uri.path()) else {
             self.shared.metrics.unrouted();
             respond(session, 404, NOT_FOUND, None).await?;
             return Ok(true);
         };
-        let settings = &table.settings;
+        if !ctx.tls && route.workload.edge().redirect_https {
+            let location = https_location(host, req, settings);
+            self.shared.metrics.https_redirect();
+            redirect(session, &location).await?;
+            return Ok(true);
+        }
+        if session.is_upgrade_req() {
+            // A tunnel lives as long as both ends keep it: no idle read deadline on it.
+            ctx.upgrade_requested = true;
+            session.set_read_timeout(None);
+        }
+        let req = session.req_header();
         let declared_len = req
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -232,7 +278,7 @@ impl ProxyHttp for UmbraProxy {
         ctx.attempts += 1;
         if ctx.attempts == 1 {
             if let Some(reserved) = &ctx.attempt {
-                return Ok(Box::new(reserved.upstream().peer().clone()));
+                return Ok(peer_for(reserved.upstream(), ctx.upgrade_requested));
             }
         }
         let Some(w) = ctx.workload.clone() else {
@@ -248,7 +294,7 @@ impl ProxyHttp for UmbraProxy {
         match pick(&w, preferred, now_ms(), (a, b)) {
             Some((pool, upstream)) => {
                 ctx.pool = pool;
-                let peer = Box::new(upstream.peer().clone());
+                let peer = peer_for(&upstream, ctx.upgrade_requested);
                 ctx.attempt = Some(InFlight::new(upstream));
                 Ok(peer)
             }
@@ -257,6 +303,87 @@ impl ProxyHttp for UmbraProxy {
                 "no healthy upstream in either pool",
             ),
         }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(w) = &ctx.workload else {
+            return Ok(());
+        };
+        let table = self.shared.table.load();
+        let settings = &table.settings.forwarded;
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let trusted = peer.is_some_and(|ip| settings.trusted_proxies.iter().any(|c| c.contains(ip)));
+        let out = forwarded::outgoing(
+            Hop {
+                peer,
+                trusted,
+                scheme: if ctx.tls { "https" } else { "http" },
+                host: request_host(session.req_header()),
+            },
+            Incoming {
+                xff: joined(&upstream_request.headers, "x-forwarded-for"),
+                proto: joined(&upstream_request.headers, "x-forwarded-proto"),
+                host: joined(&upstream_request.headers, "x-forwarded-host"),
+                forwarded: joined(&upstream_request.headers, "forwarded"),
+            },
+            settings.rfc7239,
+        );
+        upstream_request.insert_header("x-forwarded-for", out.xff)?;
+        upstream_request.insert_header("x-forwarded-proto", out.proto)?;
+        upstream_request.insert_header("x-forwarded-host", out.host)?;
+        match out.forwarded {
+            Some(f) => upstream_request.insert_header("forwarded", f)?,
+            None if !trusted => {
+                let _dropped = upstream_request.remove_header("forwarded");
+            }
+            None => {}
+        }
+        let edge = w.edge();
+        if !edge.request.is_empty() {
+            edge.request.apply(upstream_request);
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS
+            && ctx.upgrade_requested
+        {
+            // From here on the connection is a tunnel: it no longer holds an admission slot
+            // nor feeds the guard's latency window (its "latency" is the session's length).
+            ctx.upgraded = true;
+            ctx.tunnel = ctx.attempt.take().map(|a| Arc::clone(a.upstream()));
+            self.shared.metrics.upgraded_open.inc();
+        }
+        if grpc_failed(&upstream_response.headers) {
+            ctx.grpc_failed = true;
+        }
+        Ok(())
+    }
+
+    fn upstream_response_trailer_filter(
+        &self,
+        _session: &mut Session,
+        upstream_trailers: &mut HeaderMap,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if grpc_failed(upstream_trailers) {
+            ctx.grpc_failed = true;
+        }
+        Ok(())
     }
 
     fn fail_to_connect(
@@ -320,14 +447,25 @@ impl ProxyHttp for UmbraProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if ctx.pool_header && ctx.attempt.is_some() {
+        if self.shared.drain.is_draining() || session.is_process_shutting_down() {
+            // Tell a keep-alive client to reconnect (`Connection: close`) instead of closing
+            // under a request it may be sending; its next connection reaches a live process.
+            session.set_keepalive(None);
+        }
+        if let Some(w) = &ctx.workload {
+            let edge = w.edge();
+            if !edge.response.is_empty() {
+                edge.response.apply(resp);
+            }
+        }
+        if ctx.pool_header && (ctx.attempt.is_some() || ctx.upgraded) {
             resp.insert_header("x-umbra-pool", ctx.pool.as_str())?;
         }
-        if let (Some(name), Some(_)) = (&ctx.pin_cookie, &ctx.attempt) {
+        if let (Some(name), true) = (&ctx.pin_cookie, ctx.attempt.is_some() || ctx.upgraded) {
             // The pool that finally served (after any failover) is the one the session keeps.
             let cookie = format!(
                 "{name}={}; Path=/; HttpOnly; SameSite=Lax",
@@ -375,6 +513,12 @@ impl ProxyHttp for UmbraProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if let Some(log) = &self.shared.access_log {
+            log.log(self.record(session, ctx, log.wants_agent()));
+        }
+        if ctx.upgraded {
+            self.shared.metrics.upgraded_open.dec();
+        }
         let Some(w) = ctx.workload.take() else {
             return;
         };
@@ -399,7 +543,7 @@ impl ProxyHttp for UmbraProxy {
             .pool(ctx.pool)
             .observe(status, elapsed.as_secs_f64());
         if let Some(attempt) = ctx.attempt.take() {
-            let error = upstream_failed || status >= 500;
+            let error = upstream_failed || status >= 500 || ctx.grpc_failed;
             w.record(ctx.pool, now_ms(), elapsed, error);
             attempt
                 .upstream()
@@ -410,5 +554,155 @@ impl ProxyHttp for UmbraProxy {
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
         // Shed and no-upstream answers are counted in metrics; logging each would flood.
         matches!(error.etype(), ErrorType::HTTPStatus(503 | 413))
+    }
+}
+
+impl UmbraProxy {
+    /// The access log's record of a finished request.
+    fn record(&self, session: &Session, ctx: &RequestCtx, agent: bool) -> Record {
+        let req = session.req_header();
+        let header = |name| {
+            agent
+                .then(|| req.headers.get(name).and_then(|v| v.to_str().ok()))
+                .flatten()
+                .map(str::to_string)
+        };
+        let upstream = ctx
+            .attempt
+            .as_ref()
+            .map(|a| a.upstream())
+            .or(ctx.tunnel.as_ref())
+            .map(|u| u.label().to_string());
+        Record {
+            time: SystemTime::now() - ctx.started.elapsed(),
+            client: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
+            scheme: if ctx.tls { "https" } else { "http" },
+            protocol: HttpVersion::of(req.version).protocol(),
+            method: req.method.as_str().to_string(),
+            host: request_host(req).to_string(),
+            path: req
+                .uri
+                .path_and_query()
+                .map_or_else(|| req.uri.path().to_string(), |p| p.as_str().to_string()),
+            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            bytes: session.body_bytes_sent() as u64,
+            duration: ctx.started.elapsed().as_secs_f64(),
+            workload: ctx.workload.as_ref().map(|w| w.name().to_string()),
+            pool: ctx.workload.as_ref().map(|_| ctx.pool.as_str()),
+            upstream,
+            guard: ctx
+                .workload
+                .as_ref()
+                .filter(|w| w.is_rolled_back())
+                .map(|_| "rolled_back"),
+            referer: header(http::header::REFERER),
+            user_agent: header(http::header::USER_AGENT),
+        }
+    }
+}
+
+/// The prebuilt peer of `upstream`; a tunnel's copy has no read deadline, since a WebSocket may
+/// stay quiet for as long as both ends like.
+fn peer_for(upstream: &Upstream, tunnel: bool) -> Box<HttpPeer> {
+    let mut peer = Box::new(upstream.peer().clone());
+    if tunnel {
+        peer.options.read_timeout = None;
+    }
+    peer
+}
+
+/// The request's host: the Host header, else the URI's authority (HTTP/2).
+fn request_host(req: &RequestHeader) -> &str {
+    req.headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("")
+}
+
+/// Size of a header block as it travels in HTTP/1.1 (`name: value\r\n` per field).
+fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum()
+}
+
+/// Every occurrence of a header joined with ", "; `None` when absent or not text.
+fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    Some(values.fold(first.to_string(), |mut acc, v| {
+        acc.push_str(", ");
+        acc.push_str(v);
+        acc
+    }))
+}
+
+/// Whether a header block carries `grpc-status` other than 0 (OK).
+fn grpc_failed(headers: &HeaderMap) -> bool {
+    headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// `https://host[:port]/path?query` for a plain-HTTP request.
+fn https_location(host: &str, req: &RequestHeader, settings: &RuntimeSettings) -> String {
+    let host = bare_host(host);
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let path = req
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str());
+    match settings.https_port {
+        Some(port) => format!("https://{host}:{port}{path}"),
+        None => format!("https://{host}{path}"),
+    }
+}
+
+/// 308 Permanent Redirect: unlike 301, the method and body are kept.
+async fn redirect(session: &mut Session, location: &str) -> Result<()> {
+    let mut h = ResponseHeader::build(308, Some(3))?;
+    h.insert_header(http::header::LOCATION, location)?;
+    h.insert_header(http::header::CONTENT_LENGTH, 0)?;
+    session.write_response_header(Box::new(h), true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_status_other_than_ok_is_a_failure() {
+        let mut h = HeaderMap::new();
+        assert!(!grpc_failed(&h));
+        h.insert("grpc-status", http::HeaderValue::from_static("0"));
+        assert!(!grpc_failed(&h));
+        h.insert("grpc-status", http::HeaderValue::from_static("14"));
+        assert!(grpc_failed(&h));
+    }
+
+    #[test]
+    fn redirect_locations() {
+        let req = RequestHeader::build("GET", b"/a/b?x=1", None).expect("request");
+        let mut settings = crate::table::tests::settings();
+        assert_eq!(https_location("shop.test:8080", &req, &settings), "https://shop.test/a/b?x=1");
+        settings.https_port = Some(8443);
+        assert_eq!(https_location("shop.test", &req, &settings), "https://shop.test:8443/a/b?x=1");
+        assert_eq!(https_location("[::1]:80", &req, &settings), "https://[::1]:8443/a/b?x=1");
+    }
+
+    #[test]
+    fn joined_headers_and_sizes() {
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", http::HeaderValue::from_static("1.1.1.1"));
+        h.append("x-forwarded-for", http::HeaderValue::from_static("2.2.2.2"));
+        assert_eq!(joined(&h, "x-forwarded-for").as_deref(), Some("1.1.1.1, 2.2.2.2"));
+        assert_eq!(joined(&h, "forwarded"), None);
+        assert_eq!(header_bytes(&h), 2 * ("x-forwarded-for".len() + 7 + 4));
     }
 }

@@ -7,10 +7,12 @@ use std::sync::atomic::AtomicU64;
 use arc_swap::ArcSwap;
 use config::Config;
 
+use crate::access_log::AccessLog;
 use crate::clock::now_ms;
+use crate::drain::Drain;
 use crate::metrics::Metrics;
-use crate::reload::content_hash;
 use crate::table::RouteTable;
+use crate::tls::TlsState;
 use crate::upstream::UpstreamRegistry;
 
 /// Everything long-lived; cloned as `Arc<Shared>` into each service.
@@ -25,16 +27,27 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The file reloads read.
     pub config_path: PathBuf,
-    /// Hash of the config content last read by any reload trigger (or at start-up).
+    /// Hash of the config content (and certificate files) last read by any reload trigger.
     pub seen_content: AtomicU64,
+    /// Requests in flight and whether a shutdown began.
+    pub drain: Arc<Drain>,
+    /// The served certificates, when `[proxy.tls]` is configured.
+    pub tls: Option<Arc<TlsState>>,
+    /// The access log, when configured.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 impl Shared {
-    /// State for a validated config.
-    pub fn new(config: Config, metrics: Metrics) -> Arc<Self> {
+    /// State for a validated config, with its TLS certificates and access log already opened.
+    pub fn new(
+        config: Config,
+        metrics: Metrics,
+        tls: Option<Arc<TlsState>>,
+        access_log: Option<Arc<AccessLog>>,
+    ) -> Arc<Self> {
         let registry = UpstreamRegistry::new(config.proxy.timeouts);
         let table = RouteTable::build(&config, None, &registry, false, &metrics, now_ms());
-        let seen = std::fs::read(&config.source).map_or(0, |b| content_hash(&b));
+        let seen = crate::reload::watched_hash(&config).unwrap_or(0);
         Arc::new(Shared {
             seen_content: AtomicU64::new(seen),
             table: ArcSwap::from_pointee(table),
@@ -42,6 +55,9 @@ impl Shared {
             config_path: config.source.clone(),
             config: ArcSwap::from_pointee(config),
             metrics,
+            drain: Drain::new(),
+            tls,
+            access_log,
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use config::{AdmissionSettings, Config, HealthSettings, HostPattern};
+use config::{AdmissionSettings, Config, ForwardedSettings, HealthSettings, HostPattern};
 use policies::Priority;
 
 use crate::metrics::Metrics;
@@ -22,6 +22,14 @@ pub struct RuntimeSettings {
     pub admission: AdmissionSettings,
     /// Health checks and passive ejection.
     pub health: HealthSettings,
+    /// Forwarded headers towards upstreams.
+    pub forwarded: ForwardedSettings,
+    /// Largest request header block.
+    pub max_header_bytes: usize,
+    /// Idle keep-alive timeout, whole seconds (Pingora's unit), at least 1.
+    pub keepalive_secs: u64,
+    /// The port https redirects name (`None`: 443, left out of the URL).
+    pub https_port: Option<u16>,
 }
 
 /// One matchable route.
@@ -157,6 +165,16 @@ impl RouteTable {
                 max_request_body_bytes: config.proxy.max_request_body_bytes,
                 admission: config.proxy.admission,
                 health: config.proxy.health.clone(),
+                forwarded: config.proxy.forwarded.clone(),
+                max_header_bytes: config.proxy.client.max_header_bytes,
+                keepalive_secs: config.proxy.client.keepalive_timeout.as_secs().max(1),
+                https_port: config
+                    .proxy
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.listen.first())
+                    .map(|a| a.port())
+                    .filter(|p| *p != 443),
             },
         }
     }
@@ -178,9 +196,14 @@ impl RouteTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::path::Path;
+
+    /// Settings as a config without `[proxy]` tables gives them.
+    pub(crate) fn settings() -> RuntimeSettings {
+        table("").settings
+    }
 
     fn table(text: &str) -> RouteTable {
         let cfg = config::parse(Path::new("t.toml"), text).expect("valid config");

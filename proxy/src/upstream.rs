@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 
-use config::Timeouts;
+use config::{Timeouts, UpstreamProtocol, UpstreamTls};
 use pingora_core::upstreams::peer::HttpPeer;
 use policies::UpstreamLoad;
 
@@ -25,10 +25,46 @@ pub struct Upstream {
     streak: AtomicI32,
 }
 
+/// How an upstream is spoken to: part of its identity, since one address may serve HTTP/1.1
+/// to one workload and h2c to another.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerSpec {
+    /// HTTP version towards it.
+    pub protocol: UpstreamProtocol,
+    /// TLS towards it, if any.
+    pub tls: Option<UpstreamTls>,
+}
+
+impl PeerSpec {
+    /// The spec a workload's pools use.
+    pub fn of(spec: &config::WorkloadSpec) -> Self {
+        PeerSpec {
+            protocol: spec.upstream_protocol,
+            tls: spec.upstream_tls.clone(),
+        }
+    }
+}
+
 impl Upstream {
-    fn new(addr: SocketAddr, timeouts: &Timeouts) -> Self {
+    fn new(addr: SocketAddr, timeouts: &Timeouts, spec: &PeerSpec) -> Self {
         // Built once per upstream so the request path only clones it.
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let sni = spec
+            .tls
+            .as_ref()
+            .and_then(|t| t.sni.clone())
+            .unwrap_or_default();
+        let mut peer = HttpPeer::new(addr, spec.tls.is_some(), sni);
+        match spec.protocol {
+            UpstreamProtocol::H1 => {}
+            // ALPN offers h2 first and accepts an HTTP/1.1 answer.
+            UpstreamProtocol::H2 => peer.options.set_http_version(2, 1),
+            // Cleartext has no negotiation: HTTP/2 with prior knowledge.
+            UpstreamProtocol::H2c => peer.options.set_http_version(2, 2),
+        }
+        if let Some(tls) = &spec.tls {
+            peer.options.verify_cert = tls.verify;
+            peer.options.verify_hostname = tls.verify && tls.sni.is_some();
+        }
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.total_connection_timeout = Some(timeouts.connect);
         peer.options.read_timeout = Some(timeouts.read);
@@ -155,10 +191,11 @@ impl Drop for InFlight {
     }
 }
 
-/// Address -> shared upstream state, so reloads and pool changes keep health and load.
+/// (address, protocol) -> shared upstream state, so reloads and pool changes keep health and
+/// load.
 pub struct UpstreamRegistry {
     timeouts: Timeouts,
-    map: Mutex<HashMap<SocketAddr, Weak<Upstream>>>,
+    map: Mutex<HashMap<(SocketAddr, PeerSpec), Weak<Upstream>>>,
 }
 
 impl UpstreamRegistry {
@@ -175,15 +212,16 @@ impl UpstreamRegistry {
         &self.timeouts
     }
 
-    /// The live state for `addr`, created on first use.
-    pub fn get(&self, addr: SocketAddr) -> Arc<Upstream> {
+    /// The live state for `addr` spoken to as `spec`, created on first use.
+    pub fn get(&self, addr: SocketAddr, spec: &PeerSpec) -> Arc<Upstream> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(up) = map.get(&addr).and_then(Weak::upgrade) {
+        let key = (addr, spec.clone());
+        if let Some(up) = map.get(&key).and_then(Weak::upgrade) {
             return up;
         }
         map.retain(|_, w| w.strong_count() > 0);
-        let up = Arc::new(Upstream::new(addr, &self.timeouts));
-        map.insert(addr, Arc::downgrade(&up));
+        let up = Arc::new(Upstream::new(addr, &self.timeouts, spec));
+        map.insert(key, Arc::downgrade(&up));
         up
     }
 }
@@ -210,8 +248,14 @@ mod tests {
     #[test]
     fn registry_shares_state_by_address() {
         let r = UpstreamRegistry::new(timeouts());
-        let a = r.get(addr(1));
-        let b = r.get(addr(1));
+        let h1 = PeerSpec::default();
+        let a = r.get(addr(1), &h1);
+        let b = r.get(addr(1), &h1);
+        let h2c = PeerSpec {
+            protocol: UpstreamProtocol::H2c,
+            tls: None,
+        };
+        assert!(!Arc::ptr_eq(&a, &r.get(addr(1), &h2c)));
         assert!(Arc::ptr_eq(&a, &b));
         let _held = InFlight::new(a.clone());
         assert_eq!(b.in_flight(), 1);
@@ -221,7 +265,7 @@ mod tests {
 
     #[test]
     fn health_hysteresis() {
-        let u = Upstream::new(addr(1), &timeouts());
+        let u = Upstream::new(addr(1), &timeouts(), &PeerSpec::default());
         assert!(u.healthy(0));
         assert_eq!(u.observe_check(false, 1, 2), None);
         assert_eq!(u.observe_check(false, 1, 2), Some(false));
@@ -232,7 +276,7 @@ mod tests {
 
     #[test]
     fn ejection_expires_and_a_passing_check_lifts_it() {
-        let u = Upstream::new(addr(1), &timeouts());
+        let u = Upstream::new(addr(1), &timeouts(), &PeerSpec::default());
         u.eject(1000);
         assert!(!u.healthy(999));
         assert!(u.healthy(1000));
@@ -244,7 +288,7 @@ mod tests {
 
     #[test]
     fn peak_ewma_jumps_up_and_decays_down() {
-        let u = Upstream::new(addr(1), &timeouts());
+        let u = Upstream::new(addr(1), &timeouts(), &PeerSpec::default());
         u.observe_latency(1000);
         u.observe_latency(9000);
         assert_eq!(u.load(0).ewma_us, 9000);

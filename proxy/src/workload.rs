@@ -1,6 +1,6 @@
 //! One workload's live state: weight, pools, latency windows and the rollback guard.
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +12,8 @@ use policies::{
 };
 
 use crate::metrics::{Metrics, WorkloadMetrics};
-use crate::upstream::{Upstream, UpstreamRegistry};
+use crate::headers::CompiledRules;
+use crate::upstream::{PeerSpec, Upstream, UpstreamRegistry};
 use crate::window::LatencyWindow;
 
 /// The members of one pool.
@@ -21,10 +22,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool of the registry's upstreams at `addrs`.
-    pub fn new(addrs: &[std::net::SocketAddr], registry: &UpstreamRegistry) -> Self {
+    /// A pool of the registry's upstreams at `addrs`, spoken to as `spec`.
+    pub fn new(
+        addrs: &[std::net::SocketAddr],
+        registry: &UpstreamRegistry,
+        spec: &PeerSpec,
+    ) -> Self {
         Pool {
-            members: addrs.iter().map(|a| registry.get(*a)).collect(),
+            members: addrs.iter().map(|a| registry.get(*a, spec)).collect(),
         }
     }
 
@@ -86,23 +91,54 @@ struct GuardCell {
 pub struct Workload {
     name: WorkloadName,
     spec: ArcSwap<WorkloadSpec>,
+    edge: ArcSwap<EdgeRules>,
     weight_ppm: AtomicU32,
+    /// Mirrors `GuardState::RolledBack` for readers that must not take the guard lock (the
+    /// access log on every request).
+    rolled_back: AtomicBool,
     pools: [ArcSwap<Pool>; 2],
     windows: [LatencyWindow; 2],
     guard: Mutex<GuardCell>,
     metrics: WorkloadMetrics,
 }
 
+/// What the request path applies on the way to and from a workload's upstreams.
+#[derive(Debug, Default)]
+pub struct EdgeRules {
+    /// Header changes towards the upstream.
+    pub request: CompiledRules,
+    /// Header changes towards the client.
+    pub response: CompiledRules,
+    /// Answer plain-HTTP requests with a redirect to https.
+    pub redirect_https: bool,
+    /// How upstreams are spoken to.
+    pub peer: PeerSpec,
+}
+
+impl EdgeRules {
+    fn of(spec: &WorkloadSpec) -> Self {
+        EdgeRules {
+            request: CompiledRules::compile(&spec.request_headers),
+            response: CompiledRules::compile(&spec.response_headers),
+            redirect_https: spec.redirect_https,
+            peer: PeerSpec::of(spec),
+        }
+    }
+}
+
 impl Workload {
     /// Live state for a newly configured workload.
     pub fn new(spec: WorkloadSpec, registry: &UpstreamRegistry, metrics: &Metrics) -> Self {
+        let edge = EdgeRules::of(&spec);
         let w = Workload {
             name: spec.name.clone(),
             weight_ppm: AtomicU32::new(spec.shadow_weight.to_ppm()),
+            rolled_back: AtomicBool::new(false),
             pools: [
-                ArcSwap::from_pointee(Pool::new(&spec.primary, registry)),
-                ArcSwap::from_pointee(Pool::new(&spec.shadow, registry)),
+                ArcSwap::from_pointee(Pool::new(&spec.primary, registry, &edge.peer)),
+                ArcSwap::from_pointee(Pool::new(&spec.shadow, registry, &edge.peer)),
             ],
+            edge: ArcSwap::from_pointee(edge),
             windows: [
                 LatencyWindow::new(spec.guard.window),
                 LatencyWindow::new(spec.guard.window),
@@ -128,11 +164,16 @@ impl Workload {
         now_ms: u64,
     ) {
         let old = self.spec.load_full();
+        let edge = EdgeRules::of(&new);
+        let peer = edge.peer.clone();
+        // A new protocol makes new upstream identities, like new timeouts do.
+        let registry_changed = registry_changed || peer != self.edge.load().peer;
+        self.edge.store(Arc::new(edge));
         if registry_changed || new.primary != old.primary {
-            self.pools[0].store(Arc::new(Pool::new(&new.primary, registry)));
+            self.pools[0].store(Arc::new(Pool::new(&new.primary, registry, &peer)));
         }
         if new.shadow != old.shadow {
-            self.pools[1].store(Arc::new(Pool::new(&new.shadow, registry)));
+            self.pools[1].store(Arc::new(Pool::new(&new.shadow, registry, &peer)));
             self.windows[1].clear();
         } else if registry_changed {
             let addrs: Vec<_> = self
@@ -141,7 +182,7 @@ impl Workload {
                 .iter()
                 .map(|u| u.addr())
                 .collect();
-            self.pools[1].store(Arc::new(Pool::new(&addrs, registry)));
+            self.pools[1].store(Arc::new(Pool::new(&addrs, registry, &peer)));
         }
         if new.guard.window != old.guard.window {
             self.windows[0].resize(new.guard.window);
@@ -165,6 +206,19 @@ impl Workload {
     /// The current spec.
     pub fn spec(&self) -> Guard<Arc<WorkloadSpec>> {
         self.spec.load()
+    }
+
+    /// Header rules, redirect and upstream protocol.
+    #[inline]
+    pub fn edge(&self) -> Guard<Arc<EdgeRules>> {
+        self.edge.load()
+    }
+
+    /// Whether the guard's rollback cooldown is running (lock-free; may lag the guard by one
+    /// evaluation).
+    #[inline]
+    pub fn is_rolled_back(&self) -> bool {
+        self.rolled_back.load(Relaxed)
     }
 
     /// The current shadow weight in parts per million (what the request path reads).
@@ -232,6 +286,8 @@ impl Workload {
             millis(cooldown),
         );
         cell.state = to;
+        self.rolled_back
+            .store(matches!(to, GuardState::RolledBack { .. }), Relaxed);
         match outcome {
             GuardOutcome::WeightRefused {
                 remaining_ms,
@@ -286,6 +342,8 @@ impl Workload {
             millis(spec.guard.cooldown),
         );
         cell.state = to;
+        self.rolled_back
+            .store(matches!(to, GuardState::RolledBack { .. }), Relaxed);
         let GuardOutcome::RollBack(reason) = outcome else {
             return None;
         };

@@ -29,23 +29,30 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the traffic listener accepts connections.
+/// Ready when every traffic listener accepts connections and no drain has begun (a load
+/// balancer polling this stops sending new clients before the process goes away).
 pub async fn readyz(State(shared): AppState) -> Response {
-    let listen = shared.config.load().proxy.listen;
-    let probe = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        tokio::net::TcpStream::connect(listen),
-    );
-    match probe.await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
-        _ => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("listener {listen} not accepting yet"),
-        ),
+    if shared.drain.is_draining() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "draining: shutting down or upgrading");
     }
+    let listeners: Vec<_> = shared.config.load().proxy.all_listeners().collect();
+    for listen in listeners {
+        let probe = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            tokio::net::TcpStream::connect(listen),
+        );
+        if !matches!(probe.await, Ok(Ok(_))) {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("listener {listen} not accepting yet"),
+            );
+        }
+    }
+    (StatusCode::OK, "ready\n").into_response()
 }
 
 pub async fn metrics(State(shared): AppState) -> Response {
+    shared.metrics.set_in_flight(shared.drain.active());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         shared.metrics.encode(),
@@ -173,7 +180,7 @@ pub async fn set_shadow_pool(
         return error(StatusCode::BAD_REQUEST, format!("{a} is a primary member"));
     }
     let registry = shared.registry.load();
-    w.replace_shadow(Pool::new(&addrs, &registry));
+    w.replace_shadow(Pool::new(&addrs, &registry, &w.edge().peer));
     Json(WorkloadView::of(w, now_ms())).into_response()
 }
 

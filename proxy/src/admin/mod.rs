@@ -6,12 +6,17 @@ mod view;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use pingora_core::apps::ServerApp;
+use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
-use pingora_core::services::background::BackgroundService;
 
 use crate::state::Shared;
 
@@ -19,6 +24,10 @@ pub use view::{PoolView, RollbackView, UpstreamView, WorkloadView};
 
 /// Admin request bodies are small JSON documents; anything bigger is refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest admin request head (request line and headers).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Time a client gets to send a request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The admin API's routes.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -41,52 +50,48 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The admin server as a Pingora background service, on a listener bound before start-up so
-/// a taken port fails the process at once instead of silently running without an admin API.
-pub struct AdminService {
-    shared: Arc<Shared>,
-    listener: std::sync::Mutex<Option<std::net::TcpListener>>,
+/// The admin API as a Pingora application: Pingora owns the listener, so a binary upgrade hands
+/// the admin socket to the new process with the traffic sockets, and hyper serves each
+/// connection with the axum router.
+pub struct AdminApp {
+    router: Router,
 }
 
-impl AdminService {
-    /// Serves on an already bound listener.
-    pub fn new(shared: Arc<Shared>, listener: std::net::TcpListener) -> Self {
-        AdminService {
-            shared,
-            listener: std::sync::Mutex::new(Some(listener)),
+impl AdminApp {
+    /// Serves `router(shared)`.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        AdminApp {
+            router: router(shared),
         }
     }
 }
 
 #[async_trait]
-impl BackgroundService for AdminService {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let taken = self
-            .listener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let Some(std_listener) = taken else { return };
-        let listener = match std_listener
-            .set_nonblocking(true)
-            .and_then(|()| tokio::net::TcpListener::from_std(std_listener))
-        {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "admin listener unusable; exiting");
-                std::process::exit(1);
+impl ServerApp for AdminApp {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let service = TowerToHyperService::new(self.router.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES)
+            .serve_connection(TokioIo::new(stream), service);
+        let mut conn = std::pin::pin!(conn);
+        let mut shutdown = shutdown.clone();
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            _ = shutdown.changed() => {
+                // Finish the request in progress, then close.
+                conn.as_mut().graceful_shutdown();
+                conn.await
             }
         };
-        let app = router(Arc::clone(&self.shared));
-        let stop = async move {
-            // Either a shutdown signal or the sender going away ends the server.
-            let _closed = shutdown.changed().await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "admin server failed");
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "admin connection ended with an error");
         }
+        None
     }
 }
