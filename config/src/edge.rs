@@ -76,7 +76,9 @@ impl Cidr {
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(max);
         if prefix > max {
-            return Err(format!("{text:?}: prefix /{prefix} is longer than {max} bits"));
+            return Err(format!(
+                "{text:?}: prefix /{prefix} is longer than {max} bits"
+            ));
         }
         Ok(Cidr { network, prefix })
     }
@@ -88,12 +90,8 @@ impl Cidr {
             v4 => v4,
         };
         match (self.network, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                prefix_eq(&n.octets(), &a.octets(), self.prefix)
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                prefix_eq(&n.octets(), &a.octets(), self.prefix)
-            }
+            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), self.prefix),
+            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), self.prefix),
             _ => false,
         }
     }
@@ -238,7 +236,9 @@ pub(crate) fn forwarded(
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, c)| Cidr::parse(c).map_err(|m| Invalid::new(at.key("trusted_proxies").index(i), m)))
+        .map(|(i, c)| {
+            Cidr::parse(c).map_err(|m| Invalid::new(at.key("trusted_proxies").index(i), m))
+        })
         .collect::<Result<_, _>>()?;
     Ok(ForwardedSettings {
         trusted_proxies,
@@ -254,7 +254,12 @@ pub(crate) fn access_log(
     let Some(raw) = raw else { return Ok(None) };
     let target = match raw.path.as_deref().map(str::trim) {
         None | Some("stdout") | Some("-") => AccessLogTarget::Stdout,
-        Some("") => return Err(Invalid::new(at.key("path"), "is empty: use \"stdout\" or a file path")),
+        Some("") => {
+            return Err(Invalid::new(
+                at.key("path"),
+                "is empty: use \"stdout\" or a file path",
+            ));
+        }
         Some(p) => AccessLogTarget::File(base.join(p)),
     };
     let format = match raw.format.as_deref() {
@@ -286,7 +291,11 @@ mod tests {
         let one = Cidr::parse("::1").expect("valid");
         assert!(one.contains("::1".parse().expect("ip")));
         assert!(!one.contains("::2".parse().expect("ip")));
-        assert!(Cidr::parse("0.0.0.0/0").expect("valid").contains("8.8.8.8".parse().expect("ip")));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .expect("valid")
+                .contains("8.8.8.8".parse().expect("ip"))
+        );
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("10.0.0/8").is_err());
         assert!(Cidr::parse("example.com").is_err());

@@ -119,7 +119,11 @@ fn unknown_field(message: &str) -> Option<&str> {
 
 /// An error about `field` of the config file at `path`, placed on its line (for checks made
 /// after loading, such as a certificate file's content).
-pub fn invalid_field(path: &Path, field: FieldPath, message: impl std::fmt::Display) -> ConfigError {
+pub fn invalid_field(
+    path: &Path,
+    field: FieldPath,
+    message: impl std::fmt::Display,
+) -> ConfigError {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     invalid_in(path, &text, Invalid::new(field, message))
 }

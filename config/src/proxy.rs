@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use policies::AdmissionShares;
 
-use crate::edge::{
-    self, AccessLogSettings, ClientLimits, ForwardedSettings, TlsSettings,
-};
+use crate::edge::{self, AccessLogSettings, ClientLimits, ForwardedSettings, TlsSettings};
 use crate::error::{FieldPath, Invalid};
 use crate::raw::{RawAdmission, RawHealth, RawProxy, RawTimeouts};
 use crate::values::{duration, socket_addr};
@@ -167,7 +165,11 @@ pub(crate) fn validate(
         .map(|t| edge::tls(&at.key("tls"), t, base))
         .transpose()?;
     // With TLS configured and no plain `listen`, the proxy serves TLS only.
-    let default_listen: &[&str] = if tls.is_some() { &[] } else { &["127.0.0.1:8080"] };
+    let default_listen: &[&str] = if tls.is_some() {
+        &[]
+    } else {
+        &["127.0.0.1:8080"]
+    };
     let listen = edge::listeners(&at.key("listen"), raw.listen.as_ref(), default_listen)?;
     if let Some(t) = &tls {
         if let Some(both) = t.listen.iter().find(|a| listen.contains(a)) {

@@ -1,7 +1,6 @@
 //! A workload's way to its upstreams validated: protocol, TLS, and the headers changed on the way
 //! in and out.
 
-
 use crate::error::{FieldPath, Invalid};
 use crate::raw::{RawHeaderRules, RawUpstreamTls};
 
@@ -80,7 +79,9 @@ pub(crate) fn protocol(
         Some(other) => {
             return Err(Invalid::new(
                 at.key("upstream_protocol"),
-                format!("must be \"h1\", \"h2\" (HTTP/2 over TLS) or \"h2c\" (HTTP/2 cleartext), got {other:?}"),
+                format!(
+                    "must be \"h1\", \"h2\" (HTTP/2 over TLS) or \"h2c\" (HTTP/2 cleartext), got {other:?}"
+                ),
             ));
         }
     };
@@ -144,7 +145,9 @@ pub(crate) fn header_rules(
 fn header_name(name: &str) -> Result<String, String> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(token) {
-        return Err(format!("{name:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"));
+        return Err(format!(
+            "{name:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"
+        ));
     }
     let lower = name.to_ascii_lowercase();
     if HOP_BY_HOP.contains(&lower.as_str()) {
@@ -157,7 +160,9 @@ fn header_name(name: &str) -> Result<String, String> {
 
 fn header_value(value: &str) -> Result<(), String> {
     if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(format!("{value:?} holds a control character (CR, LF, NUL ...)"));
+        return Err(format!(
+            "{value:?} holds a control character (CR, LF, NUL ...)"
+        ));
     }
     Ok(())
 }
@@ -168,7 +173,10 @@ mod tests {
 
     #[test]
     fn names_and_values() {
-        assert_eq!(header_name("Strict-Transport-Security"), Ok("strict-transport-security".into()));
+        assert_eq!(
+            header_name("Strict-Transport-Security"),
+            Ok("strict-transport-security".into())
+        );
         assert!(header_name("Bad Name").is_err());
         assert!(header_name("").is_err());
         assert!(header_name("Transfer-Encoding").is_err());

@@ -233,8 +233,14 @@ pub(crate) fn validate(raw: &RawWorkload, at: &FieldPath) -> Result<WorkloadSpec
         redirect_https: raw.redirect_https.unwrap_or(false),
         upstream_protocol,
         upstream_tls,
-        request_headers: upstream::header_rules(&at.key("request_headers"), raw.request_headers.as_ref())?,
-        response_headers: upstream::header_rules(&at.key("response_headers"), raw.response_headers.as_ref())?,
+        request_headers: upstream::header_rules(
+            &at.key("request_headers"),
+            raw.request_headers.as_ref(),
+        )?,
+        response_headers: upstream::header_rules(
+            &at.key("response_headers"),
+            raw.response_headers.as_ref(),
+        )?,
     })
 }
 

@@ -153,9 +153,7 @@ impl Sink {
     fn open(target: &AccessLogTarget) -> std::io::Result<Sink> {
         Ok(match target {
             AccessLogTarget::Stdout => Sink::Stdout(BufWriter::new(std::io::stdout())),
-            AccessLogTarget::File(path) => {
-                Sink::File(path.clone(), BufWriter::new(append(path)?))
-            }
+            AccessLogTarget::File(path) => Sink::File(path.clone(), BufWriter::new(append(path)?)),
         })
     }
 

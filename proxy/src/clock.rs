@@ -118,7 +118,10 @@ mod tests {
     #[test]
     fn calendar_renderings() {
         assert_eq!(Utc::from_unix(0, 0).date_time(), "1970-01-01 00:00:00");
-        assert_eq!(Utc::from_unix(1_796_601_600, 0).date_time(), "2026-12-07 00:00:00");
+        assert_eq!(
+            Utc::from_unix(1_796_601_600, 0).date_time(),
+            "2026-12-07 00:00:00"
+        );
         let leap = Utc::from_unix(951_782_400 + 3661, 7);
         assert_eq!(leap.rfc3339_millis(), "2000-02-29T01:01:01.007Z");
         assert_eq!(leap.common_log(), "29/Feb/2000:01:01:01 +0000");

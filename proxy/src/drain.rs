@@ -89,7 +89,11 @@ impl Drain {
                 let mut idle_readings = 0;
                 while idle_readings < 2 {
                     std::thread::sleep(POLL);
-                    idle_readings = if drain.active() == 0 { idle_readings + 1 } else { 0 };
+                    idle_readings = if drain.active() == 0 {
+                        idle_readings + 1
+                    } else {
+                        0
+                    };
                 }
                 tracing::info!("drained: no request in flight, exiting");
                 on_idle();

@@ -45,7 +45,9 @@ pub struct Outgoing {
 
 /// The headers for one hop.
 pub fn outgoing(hop: Hop<'_>, incoming: Incoming, rfc7239: bool) -> Outgoing {
-    let peer = hop.peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let peer = hop
+        .peer
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
     let keep = |v: Option<String>| v.filter(|s| hop.trusted && !s.trim().is_empty());
     let xff = match keep(incoming.xff) {
         Some(chain) => format!("{chain}, {peer}"),
@@ -109,7 +111,10 @@ mod tests {
         assert_eq!(out.xff, "10.0.0.5");
         assert_eq!(out.proto, "https");
         assert_eq!(out.host, "api.example.com");
-        assert_eq!(out.forwarded.as_deref(), Some("for=10.0.0.5;proto=https;host=api.example.com"));
+        assert_eq!(
+            out.forwarded.as_deref(),
+            Some("for=10.0.0.5;proto=https;host=api.example.com")
+        );
     }
 
     #[test]

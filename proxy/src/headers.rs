@@ -90,17 +90,30 @@ mod tests {
     fn remove_then_set_then_add() {
         let rules = CompiledRules::compile(&HeaderRules {
             remove: vec!["server".into()],
-            set: vec![("strict-transport-security".into(), "max-age=63072000".into())],
+            set: vec![(
+                "strict-transport-security".into(),
+                "max-age=63072000".into(),
+            )],
             add: vec![("vary".into(), "Accept-Encoding".into())],
         });
         let mut resp = ResponseHeader::build(200, None).expect("header");
         resp.insert_header("server", "backend/1.0").expect("insert");
-        resp.insert_header("strict-transport-security", "max-age=1").expect("insert");
+        resp.insert_header("strict-transport-security", "max-age=1")
+            .expect("insert");
         resp.insert_header("vary", "Origin").expect("insert");
         rules.apply(&mut resp);
         assert!(resp.headers.get("server").is_none());
-        assert_eq!(resp.headers.get_all("strict-transport-security").iter().count(), 1);
-        assert_eq!(resp.headers["strict-transport-security"], "max-age=63072000");
+        assert_eq!(
+            resp.headers
+                .get_all("strict-transport-security")
+                .iter()
+                .count(),
+            1
+        );
+        assert_eq!(
+            resp.headers["strict-transport-security"],
+            "max-age=63072000"
+        );
         assert_eq!(resp.headers.get_all("vary").iter().count(), 2);
     }
 }

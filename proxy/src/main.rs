@@ -58,7 +58,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match proxy::run(config, proxy::RunOptions { upgrade: args.upgrade }) {
+    match proxy::run(
+        config,
+        proxy::RunOptions {
+            upgrade: args.upgrade,
+        },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("umbra-proxy: {e:#}");

@@ -136,10 +136,8 @@ impl Metrics {
             "umbra_tls_handshakes_started_total",
             "TLS handshakes begun on the TLS listeners; minus umbra_tls_handshakes_total, the failed (and in-progress) ones.",
         )?;
-        let tls_handshakes = IntCounter::new(
-            "umbra_tls_handshakes_total",
-            "TLS handshakes completed.",
-        )?;
+        let tls_handshakes =
+            IntCounter::new("umbra_tls_handshakes_total", "TLS handshakes completed.")?;
         let cert_expiry = GaugeVec::new(
             Opts::new(
                 "umbra_tls_certificate_expiry_seconds",

@@ -118,7 +118,11 @@ fn apply(shared: &Shared) -> Result<ReloadSummary, ReloadError> {
 fn refuse_fixed_changes(old: &ProxySettings, new: &ProxySettings) -> Result<(), ReloadError> {
     let tls_listen = |p: &ProxySettings| p.tls.as_ref().map(|t| t.listen.clone());
     let fixed = [
-        ("proxy.listen", format!("{:?}", old.listen), format!("{:?}", new.listen)),
+        (
+            "proxy.listen",
+            format!("{:?}", old.listen),
+            format!("{:?}", new.listen),
+        ),
         (
             "proxy.tls.listen",
             format!("{:?}", tls_listen(old)),
@@ -139,7 +143,11 @@ fn refuse_fixed_changes(old: &ProxySettings, new: &ProxySettings) -> Result<(), 
             old.upgrade_sock.display().to_string(),
             new.upgrade_sock.display().to_string(),
         ),
-        ("proxy.client", format!("{:?}", old.client), format!("{:?}", new.client)),
+        (
+            "proxy.client",
+            format!("{:?}", old.client),
+            format!("{:?}", new.client),
+        ),
         (
             "proxy.access_log",
             format!("{:?}", old.access_log),

@@ -113,7 +113,9 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         let mut options = HttpServerOptions::default();
         // HTTP/2 with prior knowledge beside HTTP/1.1 on the plain listeners.
         options.h2c = true;
-        options.keepalive_request_limit = client.keepalive_requests;
+        // Pingora counts reuses after the first request; nginx's keepalive_requests (ours)
+        // counts requests.
+        options.keepalive_request_limit = client.keepalive_requests.map(|n| n.saturating_sub(1));
         options.h2_idle_timeout = Some(client.keepalive_timeout);
         app.server_options = Some(options);
         let mut h2 = default_h2_options();
@@ -129,15 +131,17 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
             let settings = state
                 .listener_settings()
                 .map_err(|e| anyhow::anyhow!("TLS listener {addr}: {e}"))?;
-            proxy
-                .add_tls_with_settings(&addr.to_string(), None, settings);
+            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
         }
         proxy.endpoints().set_pre_tls_callback(state.pre_tls());
     }
     server.add_service(proxy);
 
     // Pingora owns the admin listener too, so an upgrade hands it over with the others.
-    let mut admin = Service::new("umbra admin".to_string(), AdminApp::new(Arc::clone(&shared)));
+    let mut admin = Service::new(
+        "umbra admin".to_string(),
+        AdminApp::new(Arc::clone(&shared)),
+    );
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);
     server.add_service(admin);

@@ -162,9 +162,7 @@ impl ProxyHttp for UmbraProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let table = self.shared.table.load();
         let settings = &table.settings;
-        ctx.tls = session
-            .digest()
-            .is_some_and(|d| d.ssl_digest.is_some());
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         self.shared
             .metrics
             .request_version(HttpVersion::of(session.req_header().version));
@@ -320,7 +318,8 @@ impl ProxyHttp for UmbraProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let trusted = peer.is_some_and(|ip| settings.trusted_proxies.iter().any(|c| c.contains(ip)));
+        let trusted =
+            peer.is_some_and(|ip| settings.trusted_proxies.iter().any(|c| c.contains(ip)));
         let out = forwarded::outgoing(
             Hop {
                 peer,
@@ -575,7 +574,10 @@ impl UmbraProxy {
             .map(|u| u.label().to_string());
         Record {
             time: SystemTime::now() - ctx.started.elapsed(),
-            client: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
+            client: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
             scheme: if ctx.tls { "https" } else { "http" },
             protocol: HttpVersion::of(req.version).protocol(),
             method: req.method.as_str().to_string(),
@@ -654,10 +656,7 @@ fn https_location(host: &str, req: &RequestHeader, settings: &RuntimeSettings) -
     } else {
         host.to_string()
     };
-    let path = req
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
     match settings.https_port {
         Some(port) => format!("https://{host}:{port}{path}"),
         None => format!("https://{host}{path}"),
@@ -690,10 +689,19 @@ mod tests {
     fn redirect_locations() {
         let req = RequestHeader::build("GET", b"/a/b?x=1", None).expect("request");
         let mut settings = crate::table::tests::settings();
-        assert_eq!(https_location("shop.test:8080", &req, &settings), "https://shop.test/a/b?x=1");
+        assert_eq!(
+            https_location("shop.test:8080", &req, &settings),
+            "https://shop.test/a/b?x=1"
+        );
         settings.https_port = Some(8443);
-        assert_eq!(https_location("shop.test", &req, &settings), "https://shop.test:8443/a/b?x=1");
-        assert_eq!(https_location("[::1]:80", &req, &settings), "https://[::1]:8443/a/b?x=1");
+        assert_eq!(
+            https_location("shop.test", &req, &settings),
+            "https://shop.test:8443/a/b?x=1"
+        );
+        assert_eq!(
+            https_location("[::1]:80", &req, &settings),
+            "https://[::1]:8443/a/b?x=1"
+        );
     }
 
     #[test]
@@ -701,7 +709,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", http::HeaderValue::from_static("1.1.1.1"));
         h.append("x-forwarded-for", http::HeaderValue::from_static("2.2.2.2"));
-        assert_eq!(joined(&h, "x-forwarded-for").as_deref(), Some("1.1.1.1, 2.2.2.2"));
+        assert_eq!(
+            joined(&h, "x-forwarded-for").as_deref(),
+            Some("1.1.1.1, 2.2.2.2")
+        );
         assert_eq!(joined(&h, "forwarded"), None);
         assert_eq!(header_bytes(&h), 2 * ("x-forwarded-for".len() + 7 + 4));
     }

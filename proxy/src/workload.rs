@@ -11,8 +11,8 @@ use policies::{
     ShadowWeight, guard_transition, judge, pick_two_choices,
 };
 
-use crate::metrics::{Metrics, WorkloadMetrics};
 use crate::headers::CompiledRules;
+use crate::metrics::{Metrics, WorkloadMetrics};
 use crate::upstream::{PeerSpec, Upstream, UpstreamRegistry};
 use crate::window::LatencyWindow;
 

@@ -33,7 +33,10 @@ pub async fn healthz() -> &'static str {
 /// balancer polling this stops sending new clients before the process goes away).
 pub async fn readyz(State(shared): AppState) -> Response {
     if shared.drain.is_draining() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "draining: shutting down or upgrading");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining: shutting down or upgrading",
+        );
     }
     let listeners: Vec<_> = shared.config.load().proxy.all_listeners().collect();
     for listen in listeners {
@@ -77,6 +80,10 @@ pub async fn show(State(shared): AppState, Path(name): Path<String>) -> Response
         Some(w) => Json(WorkloadView::of(w, now_ms())).into_response(),
         None => unknown(&name),
     }
+}
+
+pub async fn edge(State(shared): AppState) -> Response {
+    Json(super::view::EdgeView::of(&shared)).into_response()
 }
 
 fn unknown(name: &str) -> Response {

@@ -20,7 +20,9 @@ use pingora_core::server::ShutdownWatch;
 
 use crate::state::Shared;
 
-pub use view::{PoolView, RollbackView, UpstreamView, WorkloadView};
+pub use view::{
+    CertificateView, EdgeView, PoolView, RollbackView, TlsView, UpstreamView, WorkloadView,
+};
 
 /// Admin request bodies are small JSON documents; anything bigger is refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,6 +48,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             put(handlers::set_shadow_pool),
         )
         .route("/v1/reload", post(handlers::reload_handler))
+        .route("/v1/edge", get(handlers::edge))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }

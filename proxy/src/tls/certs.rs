@@ -54,14 +54,16 @@ fn content(path: &Path, message: impl Into<String>) -> CertError {
 pub fn load(cert_path: &Path, key_path: &Path, now: i64) -> Result<LoadedCert, CertError> {
     let chain = read_chain(cert_path)?;
     let key_der = read_key(key_path)?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key_der).map_err(|e| {
-        content(key_path, format!("unsupported private key: {e}"))
-    })?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
+        .map_err(|e| content(key_path, format!("unsupported private key: {e}")))?;
     let certified = CertifiedKey::new(chain, signing);
     certified.keys_match().map_err(|e| {
         content(
             key_path,
-            format!("does not match the certificate in {}: {e}", cert_path.display()),
+            format!(
+                "does not match the certificate in {}: {e}",
+                cert_path.display()
+            ),
         )
     })?;
     let (names, not_before, not_after) = describe(cert_path, &certified.cert[0])?;
@@ -98,7 +100,10 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| content(path, format!("unreadable PEM: {e}")))?;
     if chain.is_empty() {
-        return Err(content(path, "holds no PEM certificate (\"BEGIN CERTIFICATE\")"));
+        return Err(content(
+            path,
+            "holds no PEM certificate (\"BEGIN CERTIFICATE\")",
+        ));
     }
     Ok(chain)
 }
