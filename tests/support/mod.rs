@@ -3,12 +3,16 @@
 pub mod binaries;
 pub mod controller;
 pub mod external;
+pub mod grpc;
 pub mod http;
+pub mod keepalive;
 pub mod load;
 pub mod ports;
 pub mod proxy;
 pub mod store;
+pub mod tls;
 pub mod upstream;
+pub mod ws;
 
 pub use binaries::binary;
 pub use ports::free_port;

@@ -1,9 +1,12 @@
 //! Runs the real `umbra-proxy` binary on a config written to a temp dir.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
 
 use crate::{binary, free_port};
 
@@ -19,7 +22,8 @@ pub struct ProxyProcess {
     pub admin: SocketAddr,
     /// The config file (rewrite it and send SIGHUP to reload).
     pub config_path: PathBuf,
-    dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
+    log_name: String,
 }
 
 impl ProxyProcess {
@@ -31,36 +35,115 @@ impl ProxyProcess {
 
     /// Like [`ProxyProcess::start`] with extra lines in the `[proxy]` table.
     pub async fn start_with_proxy_settings(proxy_extra: &str, body: &str) -> ProxyProcess {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), proxy_extra, body).await
+    }
+
+    /// Like [`ProxyProcess::start_with_proxy_settings`] in a directory the caller prepared
+    /// (certificates, say); the proxy's upgrade socket lives there too.
+    pub async fn start_in(dir: tempfile::TempDir, proxy_extra: &str, body: &str) -> ProxyProcess {
+        Self::start_listening(dir, &[], proxy_extra, body).await
+    }
+
+    /// Like [`ProxyProcess::start_in`] with plain listeners beyond the first (`listen`).
+    pub async fn start_listening(
+        dir: tempfile::TempDir,
+        more: &[SocketAddr],
+        proxy_extra: &str,
+        body: &str,
+    ) -> ProxyProcess {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let listeners = std::iter::once(listen)
+            .chain(more.iter().copied())
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         let text = format!(
-            "[proxy]\nlisten = \"{listen}\"\nadmin_listen = \"{admin}\"\nadmin_token = \"env:UMBRA_TEST_TOKEN\"\nthreads = 2\n{proxy_extra}\n{body}"
+            "[proxy]\nlisten = [{listeners}]\nadmin_listen = \"{admin}\"\nadmin_token = \"env:UMBRA_TEST_TOKEN\"\nthreads = 2\nupgrade_sock = \"upgrade.sock\"\n{proxy_extra}\n{body}"
         );
         let config_path = dir.path().join("umbra.toml");
         std::fs::write(&config_path, text).expect("write config");
-        let log = std::fs::File::create(dir.path().join("proxy.log")).expect("log file");
-        let child = Command::new(binary("umbra-proxy"))
-            .arg("--config")
-            .arg(&config_path)
+        let p = Self::spawn(
+            Arc::new(dir),
+            config_path,
+            listen,
+            admin,
+            "proxy.log",
+            false,
+        );
+        p.wait_ready().await;
+        p
+    }
+
+    fn spawn(
+        dir: Arc<tempfile::TempDir>,
+        config_path: PathBuf,
+        listen: SocketAddr,
+        admin: SocketAddr,
+        log_name: &str,
+        upgrade: bool,
+    ) -> ProxyProcess {
+        let log = std::fs::File::create(dir.path().join(log_name)).expect("log file");
+        let mut cmd = Command::new(binary("umbra-proxy"));
+        cmd.arg("--config").arg(&config_path);
+        if upgrade {
+            cmd.arg("--upgrade");
+        }
+        let child = cmd
             .env("UMBRA_TEST_TOKEN", TOKEN)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn umbra-proxy");
-        let p = ProxyProcess {
+        ProxyProcess {
             child,
             listen,
             admin,
             config_path,
             dir,
-        };
-        p.wait_ready().await;
-        p
+            log_name: log_name.to_string(),
+        }
     }
 
-    async fn wait_ready(&self) {
+    /// A new `umbra-proxy --upgrade` on the same config, waiting for this one's sockets: send
+    /// this one SIGQUIT next, as an operator would.
+    pub fn start_upgrade(&self, log_name: &str) -> ProxyProcess {
+        Self::spawn(
+            Arc::clone(&self.dir),
+            self.config_path.clone(),
+            self.listen,
+            self.admin,
+            log_name,
+            true,
+        )
+    }
+
+    /// The directory the config, logs and upgrade socket are in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("send signal");
+    }
+
+    /// Waits up to `deadline` for the process to exit.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    /// Waits until `/readyz` answers 2xx (panics after 20 s with the log).
+    pub async fn wait_ready(&self) {
         let url = format!("http://{}/readyz", self.admin);
         let ready = crate::http::answers_2xx(&url, Duration::from_secs(20)).await;
         assert!(ready, "proxy not ready in 20 s; log:\n{}", self.log());
@@ -78,7 +161,7 @@ impl ProxyProcess {
 
     /// The proxy's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join(&self.log_name)).unwrap_or_default()
     }
 
     /// Sends SIGHUP (reload).

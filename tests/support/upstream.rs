@@ -11,6 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 struct Control {
     name: String,
+    /// Answer with the request's headers as a JSON object instead of the name.
+    echo_headers: bool,
     delay_ms: AtomicU64,
     status: AtomicU16,
     hits: AtomicU64,
@@ -26,12 +28,23 @@ pub struct TestUpstream {
 impl TestUpstream {
     /// Starts a server answering `name` with 200.
     pub async fn start(name: &str) -> TestUpstream {
+        Self::start_with(name, false).await
+    }
+
+    /// Starts a server answering 200 with the request headers as a JSON object (lowercase
+    /// names; repeated headers joined with ", ").
+    pub async fn start_echo(name: &str) -> TestUpstream {
+        Self::start_with(name, true).await
+    }
+
+    async fn start_with(name: &str, echo_headers: bool) -> TestUpstream {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind upstream");
         let addr = listener.local_addr().expect("local addr");
         let control = Arc::new(Control {
             name: name.to_string(),
+            echo_headers,
             delay_ms: AtomicU64::new(0),
             status: AtomicU16::new(200),
             hits: AtomicU64::new(0),
@@ -84,6 +97,7 @@ async fn serve(stream: TcpStream, c: Arc<Control>) {
     loop {
         // Request line and headers.
         let mut content_length = 0usize;
+        let mut headers = serde_json::Map::new();
         let mut line = String::new();
         match reader.read_line(&mut line).await {
             Ok(0) | Err(_) => return,
@@ -103,6 +117,12 @@ async fn serve(stream: TcpStream, c: Arc<Control>) {
                 if k.eq_ignore_ascii_case("content-length") {
                     content_length = v.trim().parse().unwrap_or(0);
                 }
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                let joined = match headers.get(&k).and_then(|old| old.as_str()) {
+                    Some(old) => format!("{old}, {v}"),
+                    None => v,
+                };
+                headers.insert(k, serde_json::Value::String(joined));
             }
         }
         let mut body = vec![0u8; content_length];
@@ -115,10 +135,14 @@ async fn serve(stream: TcpStream, c: Arc<Control>) {
         }
         c.hits.fetch_add(1, Relaxed);
         let status = c.status.load(Relaxed);
+        let body = if c.echo_headers {
+            serde_json::Value::Object(headers).to_string()
+        } else {
+            c.name.clone()
+        };
         let resp = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{}",
-            c.name.len(),
-            c.name
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{body}",
+            body.len(),
         );
         if reader.get_mut().write_all(resp.as_bytes()).await.is_err() {
             return;
