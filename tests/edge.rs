@@ -756,3 +756,82 @@ async fn client_limits_end_long_connections_and_refuse_huge_headers() {
         "the refused request never reached the upstream"
     );
 }
+
+/// How long until the proxy closes `s` (reads return 0 or fail), reading at most `limit`.
+async fn closed_after(
+    s: &mut (impl tokio::io::AsyncRead + Unpin),
+    limit: Duration,
+) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let t0 = Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(t0.elapsed()), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(t0.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_at_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let a = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
+    let up = TestUpstream::start("api").await;
+    let (p, tls) = tls_proxy(
+        dir,
+        &[&a],
+        "",
+        &format!(
+            "[proxy.client]\nheader_timeout = \"1s\"\n\n{}",
+            workload("api", &up, "")
+        ),
+    )
+    .await;
+
+    // Trickling a header line every 300 ms never completes the head: cut off ~1 s after its
+    // first byte, where nginx-style per-read timeouts would wait forever.
+    let trickle = tokio::net::TcpStream::connect(p.listen)
+        .await
+        .expect("connect");
+    let (mut read, mut write) = trickle.into_split();
+    write
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .expect("start the head");
+    let writer = tokio::spawn(async move {
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if write
+                .write_all(format!("X-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let cut = closed_after(&mut read, Duration::from_secs(5)).await;
+    writer.abort();
+    assert!(
+        cut.is_some_and(|t| t < Duration::from_millis(2500)),
+        "a trickled head is cut off near the 1 s header timeout, got {cut:?}"
+    );
+
+    // A connection that never sends a byte, plain and TLS.
+    for addr in [p.listen, tls] {
+        let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let cut = closed_after(&mut silent, Duration::from_secs(5)).await;
+        assert!(
+            cut.is_some_and(|t| t < Duration::from_millis(2500)),
+            "{addr}: a silent connection is closed after the header timeout, got {cut:?}"
+        );
+    }
+    assert_eq!(up.hits(), 0);
+    let r = reqwest::get(p.url("/"))
+        .await
+        .expect("a normal client is served");
+    assert_eq!(r.status().as_u16(), 200);
+}

@@ -39,7 +39,9 @@ pub struct ClientLimits {
     /// Requests one HTTP/1.1 connection serves before it is closed; `None` = no limit.
     /// Default 1000 (nginx's `keepalive_requests`).
     pub keepalive_requests: Option<u32>,
-    /// Time a client gets to send a request's headers once it started. Default 10 s.
+    /// Slow clients (slowloris): a request head must be complete within this of its first
+    /// byte, a new connection must send its first byte within it, and a TLS handshake must
+    /// finish within it. Default 10 s.
     pub header_timeout: Duration,
     /// Largest request header block, bytes; larger gets 431. Default 64 KiB.
     pub max_header_bytes: usize,

@@ -117,6 +117,9 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         // counts requests.
         options.keepalive_request_limit = client.keepalive_requests.map(|n| n.saturating_sub(1));
         options.h2_idle_timeout = Some(client.keepalive_timeout);
+        // Slowloris: a request head must be complete within this of its first byte, and a new
+        // connection must start one within it (third_party/pingora-core patch 1).
+        options.h1_header_timeout = Some(client.header_timeout);
         app.server_options = Some(options);
         let mut h2 = default_h2_options();
         h2.max_concurrent_streams(client.h2_max_concurrent_streams);
@@ -128,9 +131,12 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     }
     if let (Some(state), Some(t)) = (&tls, &shared.config.load().proxy.tls) {
         for addr in &t.listen {
-            let settings = state
+            let mut settings = state
                 .listener_settings()
                 .map_err(|e| anyhow::anyhow!("TLS listener {addr}: {e}"))?;
+            // A client that stalls its handshake is dropped like one that stalls its headers
+            // (third_party/pingora-core patch 2).
+            settings.set_handshake_timeout(Some(client.header_timeout));
             proxy.add_tls_with_settings(&addr.to_string(), None, settings);
         }
         proxy.endpoints().set_pre_tls_callback(state.pre_tls());
