@@ -835,3 +835,77 @@ async fn slow_clients_are_cut_off_at_the_header_timeout() {
         .expect("a normal client is served");
     assert_eq!(r.status().as_u16(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_style_daemon_reload_swaps_the_process_without_losing_a_request() {
+    // What `deploy/systemd/umbra-proxy.service` runs: ExecStart with --daemon, and ExecReload
+    // as SIGQUIT to $MAINPID then --upgrade --daemon; systemd follows the pid file.
+    let up = TestUpstream::start("api").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = dir.path().join("umbra.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[proxy]\nlisten = \"{listen}\"\nadmin_listen = \"{admin}\"\nupgrade_sock = \"up.sock\"\n\n{}",
+            workload("api", &up, "")
+        ),
+    )
+    .expect("config");
+    let pid_file = dir.path().join("umbra-proxy.pid");
+    let daemon = |upgrade: bool| {
+        let mut cmd = std::process::Command::new(binary("umbra-proxy"));
+        cmd.arg("--daemon")
+            .arg("--config")
+            .arg(&config)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg("--log-file")
+            .arg(dir.path().join("daemon.log"));
+        if upgrade {
+            cmd.arg("--upgrade");
+        }
+        cmd.status().expect("run the daemon command")
+    };
+    let pid = || {
+        std::fs::read_to_string(&pid_file)
+            .expect("pid file")
+            .trim()
+            .parse::<i32>()
+            .expect("a pid")
+    };
+    let kill = |pid: i32, sig: Signal| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    assert!(
+        daemon(false).success(),
+        "the starting command returns once the daemon is ready"
+    );
+    let first = pid();
+    let ready =
+        umbra_e2e::http::answers_2xx(&format!("http://{admin}/readyz"), Duration::from_secs(10))
+            .await;
+    assert!(ready);
+
+    let load = KeepAliveLoad::start(listen, 32, "/");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill(first, Signal::SIGQUIT).expect("SIGQUIT the old daemon");
+    assert!(
+        daemon(true).success(),
+        "the upgrade command returns once the new daemon serves"
+    );
+    let second = pid();
+    assert_ne!(first, second, "the pid file names the new process");
+    let gone = eventually(Duration::from_secs(20), || async move {
+        kill(first, Signal::SIGCONT).is_err().then_some(())
+    })
+    .await;
+    let totals = load.stop().await;
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    let _stopped = kill(second, Signal::SIGTERM);
+    assert!(gone.is_some(), "the old daemon drains and exits\n{log}");
+    assert!(totals.ok > 1_000, "{totals:?}");
+    assert!(
+        totals.errors + totals.non_2xx <= totals.total() / 100_000,
+        "{totals:?}\n{log}"
+    );
+}

@@ -16,6 +16,7 @@ use prometheus::IntCounter;
 use serde::Serialize;
 
 use crate::clock::Utc;
+use crate::threads::{Starter, deferred};
 
 /// Lines that may wait for the writer; beyond this, lines are dropped rather than waited for.
 const QUEUE: usize = 64 * 1024;
@@ -76,12 +77,13 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Opens the target and starts the writer thread; lines it cannot keep up with are counted
-    /// in `dropped`.
-    pub fn start(
+    /// Opens the target now (so a bad path fails start-up) and returns the log with its writer
+    /// thread, to start with the services. Lines it cannot keep up with are counted in
+    /// `dropped`.
+    pub fn open(
         settings: &AccessLogSettings,
         dropped: IntCounter,
-    ) -> std::io::Result<Arc<AccessLog>> {
+    ) -> std::io::Result<(Arc<AccessLog>, Starter)> {
         let sink = Sink::open(&settings.target)?;
         let (tx, rx) = sync_channel(QUEUE);
         let reopen = Arc::new(AtomicBool::new(false));
@@ -91,15 +93,13 @@ impl AccessLog {
             format: settings.format,
             reopen: Arc::clone(&reopen),
         };
-        std::thread::Builder::new()
-            .name("umbra-access-log".into())
-            .spawn(move || writer.run())?;
-        Ok(Arc::new(AccessLog {
+        let log = Arc::new(AccessLog {
             tx,
             format: settings.format,
             dropped,
             reopen,
-        }))
+        });
+        Ok((log, deferred("umbra-access-log", move || writer.run())))
     }
 
     /// Whether records should carry Referer and User-Agent.
@@ -128,19 +128,19 @@ impl AccessLog {
         }
     }
 
-    /// Reopens on SIGUSR1, from a plain thread like the SIGHUP reloader.
-    pub fn reopen_on_sigusr1(self: &Arc<Self>) -> std::io::Result<()> {
-        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])?;
+    /// Reopens on SIGUSR1. The handler is installed when the thread starts, after a daemon
+    /// fork: the parent of a daemon waits for its own SIGUSR1 (the child's "ready").
+    pub fn reopen_on_sigusr1(self: &Arc<Self>) -> Starter {
         let log = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("umbra-sigusr1".into())
-            .spawn(move || {
+        Box::new(move || {
+            let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])?;
+            deferred("umbra-sigusr1", move || {
                 for _ in signals.forever() {
                     log.reopen();
                     tracing::info!("SIGUSR1: access log reopened");
                 }
-            })?;
-        Ok(())
+            })()
+        })
     }
 }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 use pingora_core::server::ExecutionPhase;
 use tokio::sync::broadcast;
 
+use crate::threads::{Starter, deferred};
+
 /// How often the idle check runs during the grace period.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -65,41 +67,38 @@ impl Drain {
         self: &Arc<Self>,
         mut phases: broadcast::Receiver<ExecutionPhase>,
         on_idle: impl FnOnce() + Send + 'static,
-    ) -> std::io::Result<()> {
+    ) -> Starter {
         let drain = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("umbra-drain".into())
-            .spawn(move || {
-                loop {
-                    match phases.blocking_recv() {
-                        Ok(
-                            ExecutionPhase::GracefulTerminate
-                            | ExecutionPhase::GracefulUpgradeTransferringFds
-                            | ExecutionPhase::ShutdownStarted,
-                        ) => drain.begin(),
-                        Ok(ExecutionPhase::ShutdownGracePeriod) => break,
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    }
+        deferred("umbra-drain", move || {
+            loop {
+                match phases.blocking_recv() {
+                    Ok(
+                        ExecutionPhase::GracefulTerminate
+                        | ExecutionPhase::GracefulUpgradeTransferringFds
+                        | ExecutionPhase::ShutdownStarted,
+                    ) => drain.begin(),
+                    Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
                 }
-                drain.begin();
-                tracing::info!(in_flight = drain.active(), "draining");
-                // Two idle readings in a row: a request whose headers were being parsed at
-                // the first one has had time to count itself.
-                let mut idle_readings = 0;
-                while idle_readings < 2 {
-                    std::thread::sleep(POLL);
-                    idle_readings = if drain.active() == 0 {
-                        idle_readings + 1
-                    } else {
-                        0
-                    };
-                }
-                tracing::info!("drained: no request in flight, exiting");
-                on_idle();
-                std::process::exit(0);
-            })?;
-        Ok(())
+            }
+            drain.begin();
+            tracing::info!(in_flight = drain.active(), "draining");
+            // Two idle readings in a row: a request whose headers were being parsed at
+            // the first one has had time to count itself.
+            let mut idle_readings = 0;
+            while idle_readings < 2 {
+                std::thread::sleep(POLL);
+                idle_readings = if drain.active() == 0 {
+                    idle_readings + 1
+                } else {
+                    0
+                };
+            }
+            tracing::info!("drained: no request in flight, exiting");
+            on_idle();
+            std::process::exit(0);
+        })
     }
 }
 

@@ -27,6 +27,15 @@ struct Args {
     /// `proxy.upgrade_sock` and drains.
     #[arg(long, short = 'u')]
     upgrade: bool,
+    /// Run in the background (systemd `Type=forking`); returns once the daemon serves.
+    #[arg(long, short = 'd')]
+    daemon: bool,
+    /// With --daemon: the pid file (default: proxy.upgrade_sock with `.pid` for `.sock`).
+    #[arg(long, requires = "daemon")]
+    pid_file: Option<PathBuf>,
+    /// With --daemon: where the log goes (default: discarded).
+    #[arg(long, requires = "daemon")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -58,12 +67,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match proxy::run(
-        config,
-        proxy::RunOptions {
-            upgrade: args.upgrade,
-        },
-    ) {
+    let daemon = args.daemon.then(|| proxy::Daemon {
+        pid_file: args
+            .pid_file
+            .clone()
+            .unwrap_or_else(|| config.proxy.upgrade_sock.with_extension("pid")),
+        log_file: args.log_file.clone(),
+    });
+    let options = proxy::RunOptions {
+        upgrade: args.upgrade,
+        daemon,
+    };
+    match proxy::run(config, options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("umbra-proxy: {e:#}");

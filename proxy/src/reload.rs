@@ -15,6 +15,7 @@ use config::{Config, ProxySettings, TlsSettings};
 use crate::clock::{now_ms, unix_now};
 use crate::state::Shared;
 use crate::table::RouteTable;
+use crate::threads::{Starter, deferred};
 use crate::upstream::UpstreamRegistry;
 
 /// Why a reload was refused.
@@ -180,19 +181,16 @@ pub fn watched_hash(config: &Config) -> Option<u64> {
     Some(fingerprint(&text, config.proxy.tls.as_ref()))
 }
 
-/// Reloads on SIGHUP, from a plain thread so the handler is installed before anything runs
-/// (an unhandled SIGHUP would kill the process).
-pub fn spawn_sighup_reloader(shared: Arc<Shared>) -> std::io::Result<()> {
+/// Reloads on SIGHUP. The handler is installed now, before anything runs (an unhandled SIGHUP
+/// would kill the process); its thread starts with the services.
+pub fn sighup_reloader(shared: Arc<Shared>) -> std::io::Result<Starter> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
-    std::thread::Builder::new()
-        .name("umbra-sighup".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                // The outcome is logged and counted inside `reload`.
-                let _outcome = reload(&shared, "SIGHUP");
-            }
-        })?;
-    Ok(())
+    Ok(deferred("umbra-sighup", move || {
+        for _ in signals.forever() {
+            // The outcome is logged and counted inside `reload`.
+            let _outcome = reload(&shared, "SIGHUP");
+        }
+    }))
 }
 
 /// Polls the config file and reloads when its content changes. Polling (not inotify) sees

@@ -21,9 +21,10 @@ use crate::clock::unix_now;
 use crate::guard::GuardService;
 use crate::health::HealthService;
 use crate::metrics::Metrics;
-use crate::reload::{ConfigWatcher, spawn_sighup_reloader};
+use crate::reload::{ConfigWatcher, sighup_reloader};
 use crate::service::UmbraProxy;
 use crate::state::Shared;
+use crate::threads::ThreadStarter;
 use crate::tls::{TlsState, load_store, publish_expiry};
 
 /// How often the config file (and the certificates it names) is checked for changes.
@@ -32,11 +33,23 @@ const WATCH_PERIOD: Duration = Duration::from_secs(1);
 const LOG_FLUSH: Duration = Duration::from_secs(2);
 
 /// How the process starts.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Take the listening sockets over from a running `umbra-proxy` (which hands them over on
     /// SIGQUIT) instead of binding them.
     pub upgrade: bool,
+    /// Run in the background (systemd `Type=forking`): the command returns once the daemon is
+    /// ready to serve, its pid in the file.
+    pub daemon: Option<Daemon>,
+}
+
+/// Where a daemon keeps its pid and its log.
+#[derive(Clone, Debug)]
+pub struct Daemon {
+    /// The pid file (the previous one is kept as `<file>.old` during an upgrade).
+    pub pid_file: std::path::PathBuf,
+    /// Where the daemon's log (stderr) goes; `None` discards it.
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 /// Builds every service for `config` and runs until SIGTERM/SIGQUIT (drain, then exit) or
@@ -65,6 +78,19 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         // One attempt plus the single retry on the other pool after a connect failure.
         max_retries: 2,
         upgrade_sock: proxy_conf.upgrade_sock.to_string_lossy().into_owned(),
+        daemon: options.daemon.is_some(),
+        // The starting command returns only once the daemon serves, so `systemctl reload`
+        // sends SIGQUIT to the old process only when the new one is ready.
+        daemon_wait_for_ready: options.daemon.is_some(),
+        pid_file: options.daemon.as_ref().map_or_else(
+            || ServerConf::default().pid_file,
+            |d| d.pid_file.to_string_lossy().into_owned(),
+        ),
+        error_log: options
+            .daemon
+            .as_ref()
+            .and_then(|d| d.log_file.as_ref())
+            .map(|p| p.to_string_lossy().into_owned()),
         ..ServerConf::default()
     };
 
@@ -81,12 +107,13 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let mut threads = Vec::new();
     let access_log = match &proxy_conf.access_log {
         Some(settings) => {
-            let log = AccessLog::start(settings, metrics.access_log_dropped.clone())
+            let (log, writer) = AccessLog::open(settings, metrics.access_log_dropped.clone())
                 .context("opening the access log")?;
-            log.reopen_on_sigusr1()
-                .context("installing the SIGUSR1 handler")?;
+            threads.push(writer);
+            threads.push(log.reopen_on_sigusr1());
             Some(log)
         }
         None => None,
@@ -95,15 +122,17 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let plain: Vec<SocketAddr> = proxy_conf.listen.clone();
     let admin_addr = proxy_conf.admin_listen;
     let shared = Shared::new(config, metrics, tls.clone(), access_log.clone());
-    spawn_sighup_reloader(Arc::clone(&shared)).context("installing the SIGHUP handler")?;
+    threads.push(sighup_reloader(Arc::clone(&shared)).context("installing the SIGHUP handler")?);
 
     let opt = Opt {
         upgrade: options.upgrade,
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
-    // With --upgrade this waits (up to ~5 s) for the old process to send its sockets.
-    server.bootstrap();
+    // Bootstrap (with --upgrade: receiving the old process's sockets, up to ~5 s) runs as a
+    // service, after the daemon fork, and tells a waiting daemon parent it is ready. Every
+    // other service starts after it.
+    let boot = server.bootstrap_as_a_service();
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         UmbraProxy::new(Arc::clone(&shared)),
@@ -141,7 +170,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         }
         proxy.endpoints().set_pre_tls_callback(state.pre_tls());
     }
-    server.add_service(proxy);
+    server.add_service(proxy).add_dependency(&boot);
 
     // Pingora owns the admin listener too, so an upgrade hands it over with the others.
     let mut admin = Service::new(
@@ -150,29 +179,38 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     );
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);
-    server.add_service(admin);
+    server.add_service(admin).add_dependency(&boot);
 
-    server.add_service(background_service(
-        "umbra guard",
-        GuardService::new(Arc::clone(&shared)),
-    ));
-    server.add_service(background_service(
-        "umbra health",
-        HealthService::new(Arc::clone(&shared)),
-    ));
-    server.add_service(background_service(
-        "umbra config watch",
-        ConfigWatcher::new(Arc::clone(&shared), WATCH_PERIOD),
-    ));
+    server
+        .add_service(background_service(
+            "umbra guard",
+            GuardService::new(Arc::clone(&shared)),
+        ))
+        .add_dependency(&boot);
+    server
+        .add_service(background_service(
+            "umbra health",
+            HealthService::new(Arc::clone(&shared)),
+        ))
+        .add_dependency(&boot);
+    server
+        .add_service(background_service(
+            "umbra config watch",
+            ConfigWatcher::new(Arc::clone(&shared), WATCH_PERIOD),
+        ))
+        .add_dependency(&boot);
     let log = access_log.clone();
-    shared
-        .drain
-        .watch(server.watch_execution_phase(), move || {
-            if let Some(log) = log {
-                log.flush(LOG_FLUSH);
-            }
-        })
-        .context("starting the drain watch")?;
+    threads.push(shared.drain.watch(server.watch_execution_phase(), move || {
+        if let Some(log) = log {
+            log.flush(LOG_FLUSH);
+        }
+    }));
+    server
+        .add_service(background_service(
+            "umbra threads",
+            ThreadStarter::new(threads),
+        ))
+        .add_dependency(&boot);
     tracing::info!(
         listen = ?plain,
         tls = ?shared.config.load().proxy.tls.as_ref().map(|t| t.listen.clone()),
