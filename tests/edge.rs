@@ -474,7 +474,18 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_once_idle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_and_a_binary_upgrade_under_load_lose_no_request() {
     let up = TestUpstream::start("api").await;
+    let shadow = TestUpstream::start("api").await;
     let mut old = ProxyProcess::start(&workload("api", &up, "")).await;
+    // What a controller does at run time, which the file does not hold: the upgrade keeps it.
+    let announced = reqwest::Client::new()
+        .put(old.admin_url("/v1/workloads/api/pools/shadow"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "upstreams": [shadow.addr().to_string()] }))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(announced.status().as_u16(), 200);
+    assert_eq!(old.set_weight("api", 0.25).await, 200);
     let load = KeepAliveLoad::start(old.listen, 32, "/");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let text = std::fs::read_to_string(&old.config_path).expect("config");
@@ -514,6 +525,20 @@ async fn reloads_and_a_binary_upgrade_under_load_lose_no_request() {
             .await
             .is_ok_and(|r| r.status().is_success()),
         "the admin listener moved to the new process"
+    );
+    let view = new.workload("api").await;
+    assert_eq!(
+        view["shadow_weight"], 0.25,
+        "the run-time weight carried over: {view}"
+    );
+    assert_eq!(
+        view["shadow"]["upstreams"][0]["address"],
+        shadow.addr().to_string(),
+        "the announced shadow member carried over: {view}"
+    );
+    assert!(
+        shadow.hits() > 0,
+        "the shadow took its share before and after"
     );
     let served = new.metrics().await;
     assert!(

@@ -114,7 +114,8 @@ impl GuardThresholds {
 }
 
 /// Why a shadow pool was rolled back, with the numbers that decided it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RollbackReason {
     /// Shadow failed more often than `max_error_rate`.
     ErrorRate {

@@ -7,6 +7,7 @@ mod clock;
 mod drain;
 mod forwarded;
 mod guard;
+pub mod handover;
 mod headers;
 mod health;
 mod metrics;

@@ -17,7 +17,7 @@ use pingora_core::services::listening::Service;
 
 use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
-use crate::clock::unix_now;
+use crate::clock::{now_ms, unix_now};
 use crate::guard::GuardService;
 use crate::health::HealthService;
 use crate::metrics::Metrics;
@@ -29,6 +29,8 @@ use crate::tls::{TlsState, load_store, publish_expiry};
 
 /// How often the config file (and the certificates it names) is checked for changes.
 const WATCH_PERIOD: Duration = Duration::from_secs(1);
+/// How long the new process waits for the old one's live state on an upgrade.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the access log may take to reach the disk when the process exits.
 const LOG_FLUSH: Duration = Duration::from_secs(2);
 
@@ -121,7 +123,27 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let client = proxy_conf.client;
     let plain: Vec<SocketAddr> = proxy_conf.listen.clone();
     let admin_addr = proxy_conf.admin_listen;
+    // Before the old process hands its sockets over, take its live state (weights, shadow
+    // members, cooldowns the controller and guard set), so the upgrade changes nothing for
+    // traffic. Without it the new process starts from the file, as a restart would.
+    let handed_over = options
+        .upgrade
+        .then(|| crate::handover::fetch(proxy_conf.admin_listen, HANDOVER_TIMEOUT));
     let shared = Shared::new(config, metrics, tls.clone(), access_log.clone());
+    match handed_over {
+        Some(Ok(state)) => {
+            let applied = state.apply(&shared.table.load(), &shared.registry.load(), now_ms());
+            tracing::info!(
+                workloads = applied,
+                "live state taken over from the running process"
+            );
+        }
+        Some(Err(e)) => tracing::warn!(
+            error = %e,
+            "could not read the running process's live state; starting from the config file"
+        ),
+        None => {}
+    }
     threads.push(sighup_reloader(Arc::clone(&shared)).context("installing the SIGHUP handler")?);
 
     let opt = Opt {

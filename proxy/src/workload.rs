@@ -369,6 +369,29 @@ impl Workload {
         Some(reason)
     }
 
+    /// Resumes a rollback cooldown handed over by the process this one replaced (binary
+    /// upgrade): weight 0, raising it refused until `until_ms`.
+    pub fn restore_cooldown(
+        &self,
+        reason: RollbackReason,
+        at: SystemTime,
+        until_ms: u64,
+        now_ms: u64,
+    ) {
+        let mut cell = self.guard_cell();
+        cell.state = GuardState::RolledBack {
+            reason,
+            at_ms: now_ms,
+            until_ms,
+        };
+        cell.last = Some(LastRollback { reason, at });
+        self.weight_ppm.store(0, Relaxed);
+        self.rolled_back.store(true, Relaxed);
+        drop(cell);
+        self.metrics.set_shadow_weight(0.0);
+        tracing::info!(workload = %self.name, reason = reason.label(), cooldown_left_ms = until_ms.saturating_sub(now_ms), "rollback cooldown handed over");
+    }
+
     /// Replaces the shadow pool's members (the controller announcing instances). Returns the
     /// previous members.
     pub fn replace_shadow(&self, pool: Pool) -> Arc<Pool> {

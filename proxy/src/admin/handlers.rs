@@ -82,6 +82,12 @@ pub async fn show(State(shared): AppState, Path(name): Path<String>) -> Response
     }
 }
 
+/// Live state for a binary upgrade's new process (`crate::handover`).
+pub async fn state(State(shared): AppState) -> Response {
+    let table = shared.table.load();
+    Json(crate::handover::RuntimeState::of(&table, now_ms())).into_response()
+}
+
 pub async fn edge(State(shared): AppState) -> Response {
     Json(super::view::EdgeView::of(&shared)).into_response()
 }

@@ -49,6 +49,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/reload", post(handlers::reload_handler))
         .route("/v1/edge", get(handlers::edge))
+        .route("/v1/state", get(handlers::state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }
