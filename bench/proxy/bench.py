@@ -1,5 +1,6 @@
 """Helpers for run.sh and callgrind.sh: free ports, readiness, CPU snapshots, a fixed-count
 keep-alive client, and the report (medians of per-repetition values and ratios).
+bench/edge/edge.py imports it for the same snapshots, records and medians.
 
 Standard library only, so the benchmark needs nothing beyond python3, wrk, nginx and haproxy.
 """
@@ -156,17 +157,18 @@ def cmd_snap(args):
     print()
 
 
-def cmd_record(args):
-    """Combines wrk's WRKJSON line with the before/after snapshots into one result line."""
-    with open(args.wrk_out) as f:
+def read_wrkjson(path):
+    """The WRKJSON line report.lua printed at the end of a wrk run, as a dict."""
+    with open(path) as f:
         lines = [ln for ln in f if ln.startswith("WRKJSON ")]
     if not lines:
-        sys.exit(f"bench.py: no WRKJSON line in {args.wrk_out} (did wrk fail?)")
-    w = json.loads(lines[-1][len("WRKJSON "):])
-    with open(args.before) as f:
-        b = json.load(f)
-    with open(args.after) as f:
-        a = json.load(f)
+        sys.exit(f"bench.py: no WRKJSON line in {path} (did wrk fail?)")
+    return json.loads(lines[-1][len("WRKJSON "):])
+
+
+def make_record(w, b, a, target, rep, position, proxy_cpu):
+    """One result: a load generator's summary `w` (WRKJSON's shape: requests, duration_us,
+    errors by kind, lat_us percentiles, which may be None) and the before/after snapshots."""
     n = max(w["requests"], 1)
 
     def per_req(name):
@@ -183,7 +185,7 @@ def cmd_record(args):
 
     proxy = per_req("proxy")
     upstream = per_req("upstream")
-    core = f"cpu{args.proxy_cpu}"
+    core = f"cpu{proxy_cpu}"
     dbusy = a["cores"][core]["busy"] - b["cores"][core]["busy"]
     dtotal = max(a["cores"][core]["total"] - b["cores"][core]["total"], 1)
     own = 0.0
@@ -191,11 +193,12 @@ def cmd_record(args):
         pa, pb = a["procs"]["proxy"], b["procs"]["proxy"]
         own = (pa["utime"] - pb["utime"]) + (pa["stime"] - pb["stime"])
     errors = sum(w["errors"].values())
-    rec = {
-        "target": args.target, "rep": args.rep, "position": args.position,
+    lat = w.get("lat_us") or {}
+    return {
+        "target": target, "rep": rep, "position": position,
         "requests": w["requests"], "rps": w["requests"] / (w["duration_us"] / 1e6),
-        "p50_us": w["lat_us"]["p50"], "p99_us": w["lat_us"]["p99"],
-        "p999_us": w["lat_us"]["p999"], "errors": errors,
+        "p50_us": lat.get("p50"), "p99_us": lat.get("p99"),
+        "p999_us": lat.get("p999"), "errors": errors,
         "proxy": proxy, "upstream": upstream,
         # Every TCP segment on loopback (client, proxy and upstream) per request.
         "tcp_segs": (a["tcp_out_segs"] - b["tcp_out_segs"]) / n,
@@ -205,11 +208,29 @@ def cmd_record(args):
         "compilers": max(a["compilers"], b["compilers"]),
         "load1": a["load1"],
     }
-    print(json.dumps(rec))
+
+
+def progress_line(rec, label=None):
+    """The one-line summary of a result printed while the benchmark runs."""
+    proxy = rec["proxy"]
     cpu = f"proxy CPU {proxy['cpu_us']:5.1f} us/req  " if proxy else ""
-    print(f"[bench]   {args.target:8} {rec['rps']:>9,.0f} req/s  p50 {rec['p50_us']} us  "
-          f"p99 {rec['p99_us']} us  {cpu}errors {errors}  "
-          f"other load on proxy core {rec['foreign_pct_proxy_core']:.1f}%", file=sys.stderr)
+    lat = (f"p50 {rec['p50_us']} us  p99 {rec['p99_us']} us  "
+           if rec["p50_us"] is not None else "")
+    return (f"[bench]   {label or rec['target']:8} {rec['rps']:>9,.0f} req/s  {lat}{cpu}"
+            f"errors {rec['errors']}  "
+            f"other load on proxy core {rec['foreign_pct_proxy_core']:.1f}%")
+
+
+def cmd_record(args):
+    """Combines wrk's WRKJSON line with the before/after snapshots into one result line."""
+    w = read_wrkjson(args.wrk_out)
+    with open(args.before) as f:
+        b = json.load(f)
+    with open(args.after) as f:
+        a = json.load(f)
+    rec = make_record(w, b, a, args.target, args.rep, args.position, args.proxy_cpu)
+    print(json.dumps(rec))
+    print(progress_line(rec), file=sys.stderr)
 
 
 def median(xs):

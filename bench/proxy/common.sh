@@ -60,6 +60,7 @@ umbra_label() {
 }
 
 # command_line SCRIPT "ARGS" VAR...: the command as typed, with the env settings that were used.
+# SCRIPT is a file of bench/proxy (run.sh) or a path under bench/ (edge/tls.sh).
 command_line() {
   local script="$1" args="$2" v val out=""
   shift 2
@@ -71,7 +72,8 @@ command_line() {
       *) out+="$v=$val " ;;
     esac
   done
-  echo "${out}bench/proxy/$script${args:+ $args}"
+  case "$script" in */*) script="bench/$script" ;; *) script="bench/proxy/$script" ;; esac
+  echo "${out}$script${args:+ $args}"
 }
 
 compilers_running() { pgrep -x rustc >/dev/null || pgrep -x cargo >/dev/null; }
@@ -133,6 +135,35 @@ start() {
   pids+=("$started")
 }
 
+# gone PID: the process has exited (a zombie not yet reaped counts as exited).
+gone() { [ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null; }
+
+# stop PID: TERM to PID and its descendants, KILL to those still there after 3 s; reaps PID if
+# it is a child and forgets it, so that the exit trap never signals a recycled pid.
+stop() {
+  local p="$1" kids k i
+  kids="$(python3 "$helper" descendants "$p" 2>/dev/null || true)"
+  for k in "$p" $kids; do kill -TERM "$k" 2>/dev/null || true; done
+  for ((i = 0; i < 30; i++)); do
+    gone "$p" && break
+    sleep 0.1
+  done
+  for k in "$p" $kids; do gone "$k" || kill -KILL "$k" 2>/dev/null || true; done
+  wait "$p" 2>/dev/null || true
+  forget "$p"
+}
+
+# forget PID: a started process that exited by design (the old one after an upgrade).
+forget() {
+  local kept=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  pids=("${kept[@]}")
+}
+
+# adopt PID: a process another one started and that will outlive it (nginx's new master after
+# USR2 is reparented when the old master quits), so the exit trap kills it too.
+adopt() { pids+=("$1"); }
+
 # assert_alive: fails when any started process has exited (a crash would skew the numbers).
 assert_alive() {
   local p
@@ -144,11 +175,11 @@ assert_alive() {
 # --- configs ----------------------------------------------------------------------------------
 # nginx closes a keep-alive connection after 1000 requests by default; every hop here keeps its
 # connections for the whole run so that no target pays for reconnects the others skip.
-nginx_preamble() {  # nginx_preamble NAME [master_process]
+nginx_preamble() {  # nginx_preamble NAME [master_process] [daemon]
   cat <<EOF
 worker_processes 1;
 master_process ${2:-on};
-daemon off;
+daemon ${3:-off};
 pid $tmp/$1.pid;
 error_log $tmp/$1.error.log warn;
 worker_rlimit_nofile 65536;
