@@ -934,3 +934,47 @@ async fn systemd_style_daemon_reload_swaps_the_process_without_losing_a_request(
         "{totals:?}\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_and_connection_close_are_honoured() {
+    let up = TestUpstream::start_echo("echo").await;
+    let p = ProxyProcess::start(&workload("api", &up, "")).await;
+    // 18 bytes, shorter than the h2c preface the plain listener also accepts.
+    for request in [
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ] {
+        let stream = tokio::net::TcpStream::connect(p.listen)
+            .await
+            .expect("connect");
+        let mut conn = tokio::io::BufReader::new(stream);
+        let t0 = Instant::now();
+        let (status, head) = exchange(&mut conn, request)
+            .await
+            .expect("answered at once");
+        assert_eq!(status, 200, "{request:?}");
+        assert!(head.contains("connection: close"), "{request:?}: {head}");
+        let closed = closed_after(&mut conn, Duration::from_secs(5)).await;
+        assert!(
+            closed.is_some() && t0.elapsed() < Duration::from_secs(2),
+            "{request:?}: the connection ends with its answer"
+        );
+    }
+    // The HTTP/1.0 request had no Host: the upstream still gets one, naming it.
+    let stream = tokio::net::TcpStream::connect(p.listen)
+        .await
+        .expect("connect");
+    let mut conn = tokio::io::BufReader::new(stream);
+    let mut body = String::new();
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        conn.get_mut()
+            .write_all(b"GET / HTTP/1.0\r\n\r\n")
+            .await
+            .expect("send");
+        conn.read_to_string(&mut body).await.expect("read");
+    }
+    let json = body.split("\r\n\r\n").nth(1).expect("a body");
+    let seen: serde_json::Value = serde_json::from_str(json).expect("echoed headers");
+    assert_eq!(seen["host"], up.addr().to_string(), "{seen}");
+}

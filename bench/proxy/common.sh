@@ -269,6 +269,10 @@ listen = "127.0.0.1:$2"
 admin_listen = "127.0.0.1:$3"
 threads = 1
 
+# Clients keep their connections, as nginx's keepalive_requests is raised for the others.
+[proxy.client]
+keepalive_requests = 0
+
 [[workloads]]
 name = "bench"
 path_prefix = "/"

@@ -167,8 +167,10 @@ impl ProxyHttp for UmbraProxy {
             .metrics
             .request_version(HttpVersion::of(session.req_header().version));
         let draining = session.is_process_shutting_down() || self.shared.drain.is_draining();
-        if !draining {
-            // The idle wait before this connection's next request (HTTP/1.1; h2 ignores it).
+        if !draining && session.get_keepalive().is_some() {
+            // The idle wait before this connection's next request, for a connection the client
+            // keeps (HTTP/1.1 without `Connection: close`, HTTP/1.0 with keep-alive; h2 has
+            // its own idle timeout).
             session.set_keepalive(Some(settings.keepalive_secs));
         }
         if header_bytes(&session.req_header().headers) > settings.max_header_bytes {
@@ -335,6 +337,13 @@ impl ProxyHttp for UmbraProxy {
             },
             settings.rfc7239,
         );
+        if upstream_request.headers.get(http::header::HOST).is_none() {
+            // HTTP/1.0 may come without Host; HTTP/1.1 upstreams require one. Like nginx's
+            // default ($proxy_host), name the upstream.
+            if let Some(attempt) = &ctx.attempt {
+                upstream_request.insert_header(http::header::HOST, attempt.upstream().label())?;
+            }
+        }
         upstream_request.insert_header("x-forwarded-for", out.xff)?;
         upstream_request.insert_header("x-forwarded-proto", out.proto)?;
         upstream_request.insert_header("x-forwarded-host", out.host)?;

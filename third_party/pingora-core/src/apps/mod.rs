@@ -289,7 +289,16 @@ where
             // umbra patch 1: a silent client is bounded by the header timeout here too; the
             // peek would otherwise wait forever before any HTTP timeout applies.
             let header_timeout = self.server_options().and_then(|o| o.h1_header_timeout);
-            let peek = stream.try_peek(&mut buf);
+            // umbra patch 3: look at 4 bytes first. Only the preface starts with "PRI ", and no
+            // HTTP/1 request is shorter than 4 bytes, while many are shorter than the 24-byte
+            // preface (`GET / HTTP/1.0\r\n\r\n` is 18): waiting for 24 left those unanswered.
+            let peek = async {
+                let (head, _) = buf.split_at_mut(4);
+                if !stream.try_peek(head).await? || head != &H2_PREFACE[..4] {
+                    return Ok(true);
+                }
+                stream.try_peek(&mut buf).await
+            };
             let peeked = match header_timeout {
                 Some(limit) => match pingora_timeout::timeout(limit, peek).await {
                     Ok(peeked) => peeked,
