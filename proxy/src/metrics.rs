@@ -35,7 +35,7 @@ pub struct Metrics {
 }
 
 /// An HTTP version as a metric label index.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpVersion {
     /// HTTP/1.0.
     H10,

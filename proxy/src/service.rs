@@ -575,21 +575,16 @@ impl UmbraProxy {
                 .flatten()
                 .map(str::to_string)
         };
-        let upstream = ctx
-            .attempt
-            .as_ref()
-            .map(|a| a.upstream())
-            .or(ctx.tunnel.as_ref())
-            .map(|u| u.label().to_string());
+        let elapsed = ctx.started.elapsed();
         Record {
-            time: SystemTime::now() - ctx.started.elapsed(),
+            time: SystemTime::now() - elapsed,
             client: session
                 .client_addr()
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip()),
-            scheme: if ctx.tls { "https" } else { "http" },
-            protocol: HttpVersion::of(req.version).protocol(),
-            method: req.method.as_str().to_string(),
+            tls: ctx.tls,
+            version: HttpVersion::of(req.version),
+            method: req.method.clone(),
             host: request_host(req).to_string(),
             path: req
                 .uri
@@ -597,15 +592,15 @@ impl UmbraProxy {
                 .map_or_else(|| req.uri.path().to_string(), |p| p.as_str().to_string()),
             status: session.response_written().map_or(0, |r| r.status.as_u16()),
             bytes: session.body_bytes_sent() as u64,
-            duration: ctx.started.elapsed().as_secs_f64(),
-            workload: ctx.workload.as_ref().map(|w| w.name().to_string()),
-            pool: ctx.workload.as_ref().map(|_| ctx.pool.as_str()),
-            upstream,
-            guard: ctx
-                .workload
+            duration: elapsed,
+            route: ctx.workload.as_ref().map(|w| (Arc::clone(w), ctx.pool)),
+            upstream: ctx
+                .attempt
                 .as_ref()
-                .filter(|w| w.is_rolled_back())
-                .map(|_| "rolled_back"),
+                .map(|a| a.upstream())
+                .or(ctx.tunnel.as_ref())
+                .map(Arc::clone),
+            rolled_back: ctx.workload.as_ref().is_some_and(|w| w.is_rolled_back()),
             referer: header(http::header::REFERER),
             user_agent: header(http::header::USER_AGENT),
         }
