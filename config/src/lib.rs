@@ -24,5 +24,5 @@ pub use error::{ConfigError, FieldPath};
 pub use load::{Config, invalid_field, load, parse, parse_with_env};
 pub use policy::{WorkloadPolicy, load_policy, parse_policy};
 pub use proxy::{AdminToken, AdmissionSettings, Env, HealthSettings, ProxySettings, Timeouts};
-pub use upstream::{HeaderRules, UpstreamProtocol, UpstreamTls};
+pub use upstream::{HeaderRules, UpstreamProtocol, UpstreamTls, is_connection_header};
 pub use workload::{GuardSpec, HostPattern, WorkloadName, WorkloadSpec};

@@ -5,7 +5,7 @@ use crate::error::{FieldPath, Invalid};
 use crate::raw::{RawHeaderRules, RawUpstreamTls};
 
 /// How the proxy speaks to a workload's upstreams.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UpstreamProtocol {
     /// HTTP/1.1 (default).
     #[default]
@@ -54,8 +54,12 @@ impl HeaderRules {
     }
 }
 
-/// Headers that describe the connection or the framing rather than the message: the proxy owns
-/// them, so rules may not touch them.
+/// Whether a (lowercase) header name describes the connection or the framing rather than the
+/// message: the proxy owns those, so header rules may not touch them.
+pub fn is_connection_header(lowercase: &str) -> bool {
+    HOP_BY_HOP.contains(&lowercase)
+}
+
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",

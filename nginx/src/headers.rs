@@ -5,19 +5,6 @@ use super::model::{HeaderRules, Note};
 use super::syntax::{Directive, Location};
 use super::translate::Walk;
 
-/// Headers that describe a connection or the message framing: the proxy owns them and the
-/// config refuses rules for them.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "content-length",
-];
-
 /// Which module's directives a location uses: `proxy_*` for `proxy_pass`, `grpc_*` for
 /// `grpc_pass` (nginx keeps their header lists apart).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +114,7 @@ fn request_header(d: &Directive, out: &mut Headers) {
             // WebSocket and other upgrades pass through by themselves, and the proxy keeps
             // upstream connections alive without being told.
         }
-        (n, _) if HOP_BY_HOP.contains(&n) => out.notes.push(Note::at(
+        (n, _) if config::is_connection_header(n) => out.notes.push(Note::at(
             &d.at,
             format!("`{} {name} {value}` is not translated: the proxy manages {name} itself (it describes the connection, not the request)", d.name),
         )),
@@ -228,7 +215,7 @@ fn header_name(name: &str) -> Result<(), String> {
             "{name:?} is not a header name umbra accepts; not translated"
         ));
     }
-    if HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()) {
+    if config::is_connection_header(&name.to_ascii_lowercase()) {
         return Err(format!(
             "{name} describes the connection, not the message: the proxy manages it; not translated"
         ));

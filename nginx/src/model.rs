@@ -30,28 +30,9 @@ pub struct Workload {
     pub notes: Vec<Note>,
 }
 
-/// How the proxy speaks to a workload's upstreams.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum UpstreamProtocol {
-    /// HTTP/1.1 (`proxy_pass http://`), Umbra's default.
-    #[default]
-    H1,
-    /// HTTP/2 over TLS (`grpc_pass grpcs://`).
-    H2,
-    /// HTTP/2 in clear text (`grpc_pass grpc://`).
-    H2c,
-}
-
-impl UpstreamProtocol {
-    /// The config spelling (`upstream_protocol = "..."`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamProtocol::H1 => "h1",
-            UpstreamProtocol::H2 => "h2",
-            UpstreamProtocol::H2c => "h2c",
-        }
-    }
-}
+/// How the proxy speaks to a workload's upstreams: the config schema's own type
+/// (`proxy_pass http://` is `H1`, `grpc_pass grpc://` `H2c`, `grpc_pass grpcs://` `H2`).
+pub use config::UpstreamProtocol;
 
 /// Header changes in one direction, names as nginx spelled them, in the order written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
