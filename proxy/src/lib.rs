@@ -11,6 +11,7 @@ pub mod handover;
 mod headers;
 mod health;
 mod metrics;
+mod path;
 mod reload;
 mod server;
 mod service;

@@ -1,6 +1,7 @@
 //! The request path, in the order a request meets it: route -> admission -> pool -> upstream
 //! -> response accounting. Decisions come from `policies`; this file only gathers facts.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -19,6 +20,7 @@ use crate::clock::now_ms;
 use crate::drain::Active;
 use crate::forwarded::{self, Hop, Incoming};
 use crate::metrics::HttpVersion;
+use crate::path;
 use crate::state::Shared;
 use crate::table::{RuntimeSettings, StickyRule, bare_host};
 use crate::upstream::{InFlight, Upstream};
@@ -177,6 +179,19 @@ impl ProxyHttp for UmbraProxy {
             respond(session, 431, HEADERS_TOO_LARGE, None).await?;
             return Ok(true);
         }
+        if let Some(why) = ambiguous(session.req_header(), session.is_http2()) {
+            // Refused rather than guessed at; the connection is closed.
+            session.set_keepalive(None);
+            respond(session, 400, why.as_bytes(), None).await?;
+            return Ok(true);
+        }
+        if let Cow::Owned(normal) = path::normalize(session.req_header().uri.path()) {
+            // Route on, and forward, the path the upstream will serve.
+            let uri = with_path(&session.req_header().uri, &normal)?;
+            session.req_header_mut().set_uri(uri);
+        }
+        // Answer pipelined requests in order instead of dropping all but the first.
+        session.as_downstream_mut().set_pipelining_enabled(true);
         let req = session.req_header();
         let host = request_host(req);
         let Some(route) = table.route(bare_host(host), req.uri.path()) else {
@@ -337,6 +352,13 @@ impl ProxyHttp for UmbraProxy {
             },
             settings.rfc7239,
         );
+        if !session.is_http2() && !origin_form(upstream_request.raw_path()) {
+            // An absolute-form target (RFC 9112 3.2.2), which Pingora keeps verbatim after
+            // checking that its authority agrees with Host: upstreams get the origin form, as
+            // from any client, with that Host.
+            let path_only = upstream_request.uri.clone();
+            upstream_request.set_uri(path_only);
+        }
         if upstream_request.headers.get(http::header::HOST).is_none() {
             // HTTP/1.0 may come without Host; HTTP/1.1 upstreams require one. Like nginx's
             // default ($proxy_host), name the upstream.
@@ -624,6 +646,42 @@ fn request_host(req: &RequestHeader) -> &str {
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
         .unwrap_or("")
+}
+
+/// Why an HTTP/1 request is too ambiguous to forward, if it is: HTTP/1.1 without a host (RFC
+/// 9112 3.2: MUST be refused). Pingora refuses the framing tricks itself (repeated or signed
+/// lengths, unknown codings, folded lines, space before a colon, Host disagreeing with an
+/// absolute-form target) and reads Content-Length beside Transfer-Encoding by the latter alone,
+/// closing the connection after the answer (RFC 9112 6.1).
+fn ambiguous(req: &RequestHeader, http2: bool) -> Option<&'static str> {
+    let h = &req.headers;
+    if !http2 && req.version == http::Version::HTTP_11 && !h.contains_key(http::header::HOST) {
+        return Some("HTTP/1.1 request without Host\n");
+    }
+    None
+}
+
+/// Whether a request target is in origin form (`/path?query`) or `*`.
+fn origin_form(target: &[u8]) -> bool {
+    target.starts_with(b"/") || target == b"*"
+}
+
+/// `uri` with its path replaced by `path` (query, scheme and authority kept).
+fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri> {
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut b = http::Uri::builder();
+    if let Some(scheme) = uri.scheme() {
+        b = b.scheme(scheme.clone());
+    }
+    if let Some(authority) = uri.authority() {
+        b = b.authority(authority.clone());
+    }
+    b.path_and_query(pq)
+        .build()
+        .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "normalised path", e))
 }
 
 /// Size of a header block as it travels in HTTP/1.1 (`name: value\r\n` per field).
