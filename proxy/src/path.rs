@@ -6,7 +6,9 @@ use std::borrow::Cow;
 
 /// The normalized form of an origin-form path (no query); borrowed when already normal.
 pub fn normalize(path: &str) -> Cow<'_, str> {
-    if !path.contains(['.', '%']) {
+    // The common case, checked without allocating: no escape and no segment starting with a
+    // dot (`/file.txt` is normal, `/./`, `/../` and `/.well-known` are looked at).
+    if !path.contains('%') && !path.contains("/.") {
         return Cow::Borrowed(path);
     }
     let decoded = decode_unreserved(path);
