@@ -30,6 +30,14 @@ async fn tls_proxy(
     (ProxyProcess::start_in(dir, proxy_extra, &body).await, tls)
 }
 
+/// A proxy whose TLS listener serves one certificate, for `a.test` (the name clients use).
+async fn a_test_proxy(proxy_extra: &str, body: &str) -> (ProxyProcess, SocketAddr, TestCert) {
+    let dir = tempfile::tempdir().expect("dir");
+    let a = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
+    let (p, tls) = tls_proxy(dir, &[&a], proxy_extra, body).await;
+    (p, tls, a)
+}
+
 /// An HTTPS client that trusts `roots`, resolves every name in `names` to `addr`, and keeps the
 /// certificate the server presented.
 fn https_client(roots: &[&TestCert], names: &[&str], addr: SocketAddr) -> reqwest::Client {
@@ -140,12 +148,10 @@ async fn h2c_and_http1_share_the_plain_listener() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstreams_learn_the_client_and_header_rules_apply() {
-    let dir = tempfile::tempdir().expect("dir");
-    let a = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
     let up = TestUpstream::start_echo("echo").await;
     let rules = "[workloads.request_headers]\nset = { x-env = \"prod\" }\nremove = [\"x-debug\"]\n\
                  [workloads.response_headers]\nset = { strict-transport-security = \"max-age=63072000\" }\n";
-    let (p, tls) = tls_proxy(dir, &[&a], "", &workload("api", &up, rules)).await;
+    let (p, tls, a) = a_test_proxy("", &workload("api", &up, rules)).await;
 
     let client = https_client(&[&a], &["a.test"], tls);
     let r = client
@@ -213,16 +219,8 @@ async fn a_trusted_proxy_chain_is_extended_and_forwarded_is_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_is_redirected_to_https_keeping_the_method() {
-    let dir = tempfile::tempdir().expect("dir");
-    let a = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
     let up = TestUpstream::start("api").await;
-    let (p, tls) = tls_proxy(
-        dir,
-        &[&a],
-        "",
-        &workload("api", &up, "redirect_https = true"),
-    )
-    .await;
+    let (p, tls, a) = a_test_proxy("", &workload("api", &up, "redirect_https = true")).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -296,16 +294,8 @@ async fn a_websocket_outlives_the_upstream_read_timeout_and_is_not_a_latency_sam
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_reload_on_sighup_on_file_change_and_a_bad_one_is_refused() {
-    let dir = tempfile::tempdir().expect("dir");
-    let first = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
     let up = TestUpstream::start("api").await;
-    let (p, tls) = tls_proxy(
-        dir,
-        &[&first],
-        "watch_config = false",
-        &workload("api", &up, ""),
-    )
-    .await;
+    let (p, tls, first) = a_test_proxy("watch_config = false", &workload("api", &up, "")).await;
     let url = format!("https://a.test:{}/", tls.port());
     // One client keeps its HTTP/2 connection across every change below.
     let kept = https_client(&[&first], &["a.test"], tls);
@@ -370,10 +360,8 @@ async fn certificates_reload_on_sighup_on_file_change_and_a_bad_one_is_refused()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_certificate_is_picked_up_by_the_file_watch() {
-    let dir = tempfile::tempdir().expect("dir");
-    let first = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
     let up = TestUpstream::start("api").await;
-    let (p, tls) = tls_proxy(dir, &[&first], "", &workload("api", &up, "")).await;
+    let (p, tls, _first) = a_test_proxy("", &workload("api", &up, "")).await;
     let second = TestCert::make(p.dir(), "a", &["a.test"], Validity::Current);
     let url = format!("https://a.test:{}/", tls.port());
     let served = eventually(Duration::from_secs(5), || {
@@ -550,8 +538,6 @@ async fn reloads_and_a_binary_upgrade_under_load_lose_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_crosses_tls_and_h2c_with_trailers_and_a_failing_shadow_is_rolled_back() {
     use umbra_e2e::grpc::{self, GrpcEcho};
-    let dir = tempfile::tempdir().expect("dir");
-    let a = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
     let primary = GrpcEcho::start("primary", None).await;
     let shadow = GrpcEcho::start("shadow", Some(tonic::Code::Unavailable)).await;
     let body = format!(
@@ -560,7 +546,7 @@ async fn grpc_crosses_tls_and_h2c_with_trailers_and_a_failing_shadow_is_rolled_b
         primary.addr(),
         shadow.addr()
     );
-    let (p, tls) = tls_proxy(dir, &[&a], "", &body).await;
+    let (p, tls, a) = a_test_proxy("", &body).await;
     let mut client = grpc::tls_client(tls, "a.test", &a.cert_pem).await;
 
     let reply = grpc::unary(&mut client, "hello").await.expect("unary call");
@@ -802,12 +788,8 @@ async fn closed_after(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off_at_the_header_timeout() {
     use tokio::io::AsyncWriteExt;
-    let dir = tempfile::tempdir().expect("dir");
-    let a = TestCert::make(dir.path(), "a", &["a.test"], Validity::Current);
     let up = TestUpstream::start("api").await;
-    let (p, tls) = tls_proxy(
-        dir,
-        &[&a],
+    let (p, tls, _a) = a_test_proxy(
         "",
         &format!(
             "[proxy.client]\nheader_timeout = \"1s\"\n\n{}",
