@@ -168,8 +168,7 @@ impl ProxyHttp for UmbraProxy {
         self.shared
             .metrics
             .request_version(HttpVersion::of(session.req_header().version));
-        let draining = session.is_process_shutting_down() || self.shared.drain.is_draining();
-        if !draining && session.get_keepalive().is_some() {
+        if !self.draining(session) && session.get_keepalive().is_some() {
             // The idle wait before this connection's next request, for a connection the client
             // keeps (HTTP/1.1 without `Connection: close`, HTTP/1.0 with keep-alive; h2 has
             // its own idle timeout).
@@ -481,7 +480,7 @@ impl ProxyHttp for UmbraProxy {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if self.shared.drain.is_draining() || session.is_process_shutting_down() {
+        if self.draining(session) {
             // Tell a keep-alive client to reconnect (`Connection: close`) instead of closing
             // under a request it may be sending; its next connection reaches a live process.
             session.set_keepalive(None);
@@ -588,6 +587,12 @@ impl ProxyHttp for UmbraProxy {
 }
 
 impl UmbraProxy {
+    /// Whether this process is shutting down or handing over to a new binary: Pingora's flag
+    /// is set when its listeners stop, ours from the first shutdown or upgrade phase.
+    fn draining(&self, session: &Session) -> bool {
+        session.is_process_shutting_down() || self.shared.drain.is_draining()
+    }
+
     /// The access log's record of a finished request.
     fn record(&self, session: &Session, ctx: &RequestCtx, agent: bool) -> Record {
         let req = session.req_header();
