@@ -76,7 +76,13 @@ fn lines(problems: &[Problem]) -> String {
 
 /// Reads the nginx config at `path` (following `include`s) and translates it.
 pub fn convert(path: &Path) -> Result<Conversion, ConvertError> {
-    let config = load::load(path)?;
+    convert_text(path, &load::read(path)?)
+}
+
+/// Translates nginx config `text` read from `path`, which names it in notes and errors and
+/// anchors relative `include`s (those are still read from disk).
+pub fn convert_text(path: &Path, text: &str) -> Result<Conversion, ConvertError> {
+    let config = load::load_text(path, text)?;
     let translation = translate::translate(path, &config).map_err(ConvertError::Untranslatable)?;
     let mut notes: Vec<String> = Vec::new();
     let every = translation
@@ -174,6 +180,20 @@ mod tests {
         assert!(e.starts_with("2 things cannot be translated:"), "{e}");
         assert!(e.contains("nginx.conf:2: `location ~ ^/x`"), "{e}");
         assert!(e.contains("nginx.conf:3: `return`"), "{e}");
+    }
+
+    #[test]
+    fn text_is_translated_as_if_read_from_its_path() {
+        let text = "server {\n  server_name a.test;\n  location / { proxy_pass http://127.0.0.1:9001; }\n}\n";
+        let c = convert_text(Path::new("/etc/nginx/site.conf"), text).expect("converts");
+        assert_eq!(c.translation.workloads.len(), 1);
+        let e = convert_text(Path::new("/nonexistent/nginx.conf"), "include site.conf;\n")
+            .expect_err("missing include");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/nginx.conf:1: included file"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -32,20 +32,24 @@ pub enum LoadError {
     },
 }
 
-/// Reads `path` with every `include` replaced by the included files' directives. Relative
-/// includes are resolved against `path`'s directory (nginx resolves them against its prefix,
-/// which is that directory for a config passed with `-c`).
-pub fn load(path: &Path) -> Result<Vec<Directive>, LoadError> {
+/// `text`, read from `path`, with every `include` replaced by the included files' directives.
+/// Relative includes are resolved against `path`'s directory (nginx resolves them against its
+/// prefix, which is that directory for a config passed with `-c`).
+pub fn load_text(path: &Path, text: &str) -> Result<Vec<Directive>, LoadError> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    load_file(path, &base, 0)
+    expand(parse(path, text)?, &base, 0)
+}
+
+/// The text of the config file at `path`.
+pub fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn load_file(path: &Path, base: &Path, depth: usize) -> Result<Vec<Directive>, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let directives = parse(path, &text)?;
+    let directives = parse(path, &read(path)?)?;
     expand(directives, base, depth)
 }
 
@@ -157,6 +161,10 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(path: &Path) -> Result<Vec<Directive>, LoadError> {
+        load_text(path, &read(path)?)
+    }
 
     #[test]
     fn wildcards() {
