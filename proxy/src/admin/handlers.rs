@@ -7,11 +7,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use policies::ShadowWeight;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::require_token;
+use super::body::{PoolBody, WeightBody};
 use super::view::WorkloadView;
 use crate::clock::now_ms;
 use crate::reload::reload;
@@ -106,12 +105,6 @@ fn bad_json(rejection: JsonRejection) -> Response {
     error(status, rejection.body_text())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WeightBody {
-    weight: f64,
-}
-
 pub async fn set_weight(
     State(shared): AppState,
     Path(name): Path<String>,
@@ -125,7 +118,7 @@ pub async fn set_weight(
         Ok(b) => b,
         Err(r) => return bad_json(r),
     };
-    let weight = match ShadowWeight::new(body.weight) {
+    let weight = match body.shadow_weight() {
         Ok(w) => w,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
@@ -140,15 +133,6 @@ pub async fn set_weight(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PoolBody {
-    upstreams: Vec<String>,
-}
-
-/// A pool is a handful of instances; a thousand is already a mistake, not a pool.
-const MAX_POOL_MEMBERS: usize = 1024;
-
 pub async fn set_shadow_pool(
     State(shared): AppState,
     Path(name): Path<String>,
@@ -162,25 +146,10 @@ pub async fn set_shadow_pool(
         Ok(b) => b,
         Err(r) => return bad_json(r),
     };
-    if body.upstreams.len() > MAX_POOL_MEMBERS {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("at most {MAX_POOL_MEMBERS} upstreams"),
-        );
-    }
-    let mut addrs = Vec::with_capacity(body.upstreams.len());
-    for text in &body.upstreams {
-        match text.parse::<std::net::SocketAddr>() {
-            Ok(a) if !addrs.contains(&a) => addrs.push(a),
-            Ok(a) => return error(StatusCode::BAD_REQUEST, format!("{a} is listed twice")),
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("{text:?} is not an \"ip:port\" address"),
-                );
-            }
-        }
-    }
+    let addrs = match body.addresses() {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
     let table = shared.table.load();
     let Some(w) = table.workload(&name) else {
         return unknown(&name);

@@ -1,6 +1,7 @@
 //! The admin API on `admin_listen`: workload state, weight and shadow-pool changes, metrics, health.
 
 mod auth;
+mod body;
 mod handlers;
 mod view;
 
@@ -20,6 +21,7 @@ use pingora_core::server::ShutdownWatch;
 
 use crate::state::Shared;
 
+pub use body::{PoolBody, PoolBodyError, WeightBody};
 pub use view::{
     CertificateView, EdgeView, PoolView, RollbackView, TlsView, UpstreamView, WorkloadView,
 };
