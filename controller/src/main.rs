@@ -1,6 +1,7 @@
 //! `umbra`: the control plane's command-line entry point.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use controller::backend::BackendArgs;
@@ -65,8 +66,28 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match dispatch(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a failed command prints: the error and its causes on one line. A user's
+/// `RUST_BACKTRACE=1` (set for their own programs) must not turn a typo into a stack dump, so
+/// the backtrace is printed only when asked for with `RUST_LIB_BACKTRACE=1`.
+fn error_report(e: &anyhow::Error) -> String {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_some_and(|v| v != "0") {
+        format!("umbra: {e:?}")
+    } else {
+        format!("umbra: {e:#}")
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { config } => {
             init_logging("info,pingora=warn");

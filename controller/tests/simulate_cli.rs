@@ -130,3 +130,19 @@ fn bad_settings_are_rejected_naming_the_flag() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/trace.csv"));
 }
+
+#[test]
+fn a_bad_input_prints_one_line_without_a_backtrace_even_with_rust_backtrace_set() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_umbra"))
+        .args(["simulate", "--trace", "/nonexistent/trace.csv"])
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .unwrap_or_else(|e| panic!("running umbra: {e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("umbra: "), "{err}");
+    assert!(err.contains("/nonexistent/trace.csv"), "{err}");
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
