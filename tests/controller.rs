@@ -306,3 +306,30 @@ async fn ranking_moves_the_biggest_stateless_workload_first_and_never_a_locked_s
     assert_eq!(cart["migration_state"], "idle");
     assert_eq!(cart["shadow_weight"], 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fresh_umbra_up_shows_live_demand_and_then_a_forecast_without_any_history() {
+    // No import: the only traffic is `umbra up`'s own example load.
+    let extra = format!("{CONTROLLER}example_load_rps = 5\n");
+    let mut s = Stack::new(&extra, &workload(), &policy("keep_warm"));
+    s.start_up().await;
+    let alive = eventually(Duration::from_secs(60), || async {
+        let w = s.status("api").await;
+        (w["observed_rps"].as_f64()? > 0.0).then_some(w)
+    })
+    .await;
+    assert!(alive.is_some(), "no observed rate:\n{}", s.log("up.log"));
+    let page = umbra_e2e::http::text(
+        umbra_e2e::http::client().get(format!("http://{}/workloads/api", s.api)),
+        "status page",
+    )
+    .await;
+    assert!(page.contains("<polyline"), "no demand line on the page");
+    // 24 points of history on the 1 s grid, then the next refit.
+    let forecast = eventually(Duration::from_secs(60), || async {
+        let w = s.status("api").await;
+        w["forecast_model"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(forecast.is_some(), "no forecast:\n{}", s.log("up.log"));
+}

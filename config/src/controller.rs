@@ -53,6 +53,9 @@ pub(crate) struct RawController {
     kubernetes: Option<RawKubernetes>,
     /// How many workloads may migrate at once (ranked: stateless, demand, priority).
     max_concurrent_migrations: Option<usize>,
+    /// Requests/s `umbra up` sends through the proxy to each workload, so a fresh start shows
+    /// live figures; 0 (default) sends nothing.
+    example_load_rps: Option<f64>,
 }
 
 /// `[controller.prometheus]`.
@@ -212,6 +215,9 @@ pub struct ControllerSettings {
     /// Workloads migrating at once. Default 1: when several shortages are predicted the
     /// ranking decides who moves first.
     pub max_concurrent_migrations: usize,
+    /// Requests/s `umbra up` sends through the proxy to each workload (light example traffic
+    /// so a fresh start is not empty). Default 0: none.
+    pub example_load_rps: f64,
 }
 
 /// How to run one instance of a workload.
@@ -361,6 +367,15 @@ pub(crate) fn validate(
             .as_ref()
             .and_then(|k| k.namespace.clone())
             .unwrap_or_else(|| "default".to_string()),
+        example_load_rps: match raw.example_load_rps {
+            Some(r) if !(0.0..=1000.0).contains(&r) => {
+                return Err(Invalid::new(
+                    at.key("example_load_rps"),
+                    format!("{r} is not between 0 and 1000"),
+                ));
+            }
+            r => r.unwrap_or(0.0),
+        },
     })
 }
 

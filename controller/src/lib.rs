@@ -7,6 +7,7 @@ pub mod board;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod example_load;
 pub mod forecasting;
 pub mod history;
 pub mod ingest;

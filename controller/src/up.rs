@@ -142,6 +142,14 @@ pub async fn up(config_path: &Path) -> anyhow::Result<()> {
         data_dir.display(),
         token_file.map_or_else(|| format!("${TOKEN_ENV}"), |p| p.display().to_string()),
     );
+    if config.controller.example_load_rps > 0.0 {
+        tokio::spawn(crate::example_load::run(
+            config.proxy.local_address(),
+            crate::example_load::targets(&config.workloads),
+            config.controller.example_load_rps,
+            stop_rx.clone(),
+        ));
+    }
     let result = crate::run::run(config, stop_rx, true).await;
     if let Some(pid) = proxy.id() {
         // Graceful first: the proxy drains in-flight requests on SIGTERM.
