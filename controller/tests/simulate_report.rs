@@ -1,55 +1,12 @@
 //! `umbra simulate --report`: the HTML page renders in a real browser (headless Chromium)
 //! with its chart and table in the DOM, and needs nothing from the network.
 
+mod browser;
 #[path = "simulate_support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use browser::{chromium, dump_dom};
 use support::{umbra, write_slice};
-
-/// Chromium, or a failure that says how to get it: this test must not pass silently.
-fn chromium() -> PathBuf {
-    let candidates = [
-        std::env::var_os("UMBRA_CHROMIUM").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/chromium")),
-        Some(PathBuf::from("/usr/bin/chromium-browser")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "headless Chromium is needed to check the report; install it with \
-                 `DEBIAN_FRONTEND=noninteractive apt-get install -y chromium` \
-                 (or point UMBRA_CHROMIUM at a binary)"
-            )
-        })
-}
-
-fn dump_dom(browser: &Path, page: &Path, profile: &Path) -> String {
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", browser.display()));
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn the_report_renders_its_chart_and_table_in_a_browser() {
@@ -83,7 +40,8 @@ fn the_report_renders_its_chart_and_table_in_a_browser() {
             "the report references `{external}`"
         );
     }
-    let dom = dump_dom(&browser, &page, &dir.path().join("profile"));
+    let url = format!("file://{}", page.display());
+    let (dom, _) = dump_dom(&browser, &url, &dir.path().join("profile"));
     assert!(dom.contains("<svg id=\"timeline\""), "no chart in the DOM");
     for series in [
         "id=\"demand\"",

@@ -41,6 +41,7 @@ pub struct ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", get(page::index))
+        .route("/workloads/{name}", get(page::detail))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(status::metrics))
         .route("/v1/status", get(status::status))

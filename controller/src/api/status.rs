@@ -10,7 +10,7 @@ use config::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
-use crate::board::PublishedForecast;
+use crate::board::{PublishedForecast, WorkloadStatus};
 
 /// `GET /v1/status`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,32 +66,12 @@ pub fn report(state: &ApiState) -> StatusReport {
         .workloads
         .iter()
         .map(|name| {
-            let s = statuses.get(name).cloned().unwrap_or_default();
-            let f = state.board.demand_forecast(name);
-            WorkloadReport {
-                name: name.clone(),
-                shadow_weight: s.shadow_weight,
-                migration_state: if s.migration_state.is_empty() {
-                    "idle".into()
-                } else {
-                    s.migration_state
-                },
-                shadow_instances: s.shadow_instances.len(),
-                shadow_members: s.shadow_instances,
-                planned_instances: s.planned_instances,
-                shadow_warm: s.shadow_warm,
-                primary_capacity_rps: s.primary_capacity,
-                observed_rps: observed.get(name).map(|o| o.rps),
-                forecast_next_rps: f.as_ref().and_then(|f| f.point.first().copied()),
-                forecast_peak_rps: f
-                    .as_ref()
-                    .and_then(|f| f.upper.iter().copied().reduce(f64::max)),
-                forecast_model: f.as_ref().map(|f| f.model.clone()),
-                forecast_mase: f.as_ref().and_then(|f| f.mase),
-                signals_used: f.map(|f| f.signals_used).unwrap_or_default(),
-                last_reason: s.last_reason,
-                would_do: s.would_do,
-            }
+            workload_report(
+                state,
+                name,
+                statuses.get(name).cloned().unwrap_or_default(),
+                observed.get(name).map(|o| o.rps),
+            )
         })
         .collect();
     StatusReport {
@@ -101,6 +81,47 @@ pub fn report(state: &ApiState) -> StatusReport {
         }
         .into(),
         workloads,
+    }
+}
+
+/// One workload's report, or `None` if no workload has that name.
+pub fn report_one(state: &ApiState, name: &str) -> Option<WorkloadReport> {
+    let name = state.workloads.iter().find(|w| *w == name)?;
+    let status = state.board.statuses().remove(name).unwrap_or_default();
+    let observed = state.board.observed().get(name).map(|o| o.rps);
+    Some(workload_report(state, name, status, observed))
+}
+
+fn workload_report(
+    state: &ApiState,
+    name: &str,
+    s: WorkloadStatus,
+    observed_rps: Option<f64>,
+) -> WorkloadReport {
+    let f = state.board.demand_forecast(name);
+    WorkloadReport {
+        name: name.to_string(),
+        shadow_weight: s.shadow_weight,
+        migration_state: if s.migration_state.is_empty() {
+            "idle".into()
+        } else {
+            s.migration_state
+        },
+        shadow_instances: s.shadow_instances.len(),
+        shadow_members: s.shadow_instances,
+        planned_instances: s.planned_instances,
+        shadow_warm: s.shadow_warm,
+        primary_capacity_rps: s.primary_capacity,
+        observed_rps,
+        forecast_next_rps: f.as_ref().and_then(|f| f.point.first().copied()),
+        forecast_peak_rps: f
+            .as_ref()
+            .and_then(|f| f.upper.iter().copied().reduce(f64::max)),
+        forecast_model: f.as_ref().map(|f| f.model.clone()),
+        forecast_mase: f.as_ref().and_then(|f| f.mase),
+        signals_used: f.map(|f| f.signals_used).unwrap_or_default(),
+        last_reason: s.last_reason,
+        would_do: s.would_do,
     }
 }
 
