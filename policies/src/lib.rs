@@ -3,6 +3,7 @@
 mod admission;
 mod guard;
 mod headroom;
+mod leader;
 mod migration;
 mod pool;
 mod priority;
@@ -21,6 +22,9 @@ pub use guard::{
     GuardThresholds, GuardVerdict, PoolWindow, RollbackReason, ThresholdsError, judge,
 };
 pub use headroom::startup_rise;
+pub use leader::{
+    LeaseAction, LeaseObservation, LeaseRecord, decide_lease, observe_lease, still_leading,
+};
 pub use migration::{
     Action, MigrationInputs, MigrationPolicy, Phase, migration_step, recover,
     shadow_ready_after_restart,
