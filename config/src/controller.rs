@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{FieldPath, Invalid};
+use crate::kubernetes::{LeaderElection, RawKubernetes};
 use crate::proxy::{AdminToken, Env, ProxySettings, dur, token};
 use crate::values::socket_addr;
 
@@ -87,14 +88,6 @@ struct RawSignals {
     lead: Option<String>,
     /// How long after an event its effect may last, e.g. "1h".
     lag: Option<String>,
-}
-
-/// `[controller.kubernetes]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKubernetes {
-    /// Namespace of `<workload>-shadow` Deployments.
-    namespace: Option<String>,
 }
 
 /// `[workloads.instance]` as written.
@@ -212,6 +205,9 @@ pub struct ControllerSettings {
     pub signals: SignalFiles,
     /// Kubernetes namespace. Default `default`.
     pub kubernetes_namespace: String,
+    /// Leader election among replicas (`[controller.kubernetes] leader_election = true`);
+    /// `None`: a single controller with its phases in SQLite. Default `None`.
+    pub leader_election: Option<LeaderElection>,
     /// Workloads migrating at once. Default 1: when several shortages are predicted the
     /// ranking decides who moves first.
     pub max_concurrent_migrations: usize,
@@ -330,6 +326,14 @@ pub(crate) fn validate(
             "must not be longer than controller.step",
         ));
     }
+    let kubernetes =
+        crate::kubernetes::validate(&at.key("kubernetes"), raw.kubernetes.as_ref(), env)?;
+    if kubernetes.leader_election.is_some() && provisioner != ProvisionerKind::Kubernetes {
+        return Err(Invalid::new(
+            at.key("kubernetes").key("leader_election"),
+            "needs controller.provisioner = \"kubernetes\" (replicas share the cluster's state)",
+        ));
+    }
     let prometheus = raw
         .prometheus
         .as_ref()
@@ -362,11 +366,8 @@ pub(crate) fn validate(
             }
             n => n.unwrap_or(1),
         },
-        kubernetes_namespace: raw
-            .kubernetes
-            .as_ref()
-            .and_then(|k| k.namespace.clone())
-            .unwrap_or_else(|| "default".to_string()),
+        kubernetes_namespace: kubernetes.namespace,
+        leader_election: kubernetes.leader_election,
         example_load_rps: match raw.example_load_rps {
             Some(r) if !(0.0..=1000.0).contains(&r) => {
                 return Err(Invalid::new(

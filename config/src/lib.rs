@@ -3,6 +3,7 @@
 mod controller;
 mod edge;
 mod error;
+mod kubernetes;
 mod load;
 mod locate;
 mod policy;
@@ -21,6 +22,7 @@ pub use edge::{
     ForwardedSettings, TlsSettings,
 };
 pub use error::{ConfigError, FieldPath};
+pub use kubernetes::LeaderElection;
 pub use load::{Config, invalid_field, load, parse, parse_with_env};
 pub use policy::{WorkloadPolicy, load_policy, parse_policy};
 pub use proxy::{AdminToken, AdmissionSettings, Env, HealthSettings, ProxySettings, Timeouts};
