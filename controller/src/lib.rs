@@ -9,6 +9,8 @@ pub mod clock;
 pub mod demo;
 pub mod example_load;
 pub mod forecasting;
+#[cfg(feature = "kubernetes")]
+pub mod ha;
 pub mod history;
 pub mod ingest;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! The controller's Prometheus metrics.
 
-use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Every metric `umbra` exports on its API's `/metrics`.
 pub struct ControllerMetrics {
@@ -21,6 +21,8 @@ pub struct ControllerMetrics {
     pub shadow_instances: IntGaugeVec,
     /// `umbra_controller_errors_total{component}`: failures inside control loops.
     pub errors: IntCounterVec,
+    /// `umbra_controller_leader`: 1 while this replica acts (always, without leader election).
+    pub leader: IntGauge,
 }
 
 impl ControllerMetrics {
@@ -70,6 +72,10 @@ impl ControllerMetrics {
             ),
             &["component"],
         )?;
+        let leader = IntGauge::new(
+            "umbra_controller_leader",
+            "1 while this controller replica acts (holds the lease), 0 while it follows.",
+        )?;
         for c in [
             Box::new(forecast.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(forecast_mase.clone()),
@@ -78,6 +84,7 @@ impl ControllerMetrics {
             Box::new(migration_state.clone()),
             Box::new(shadow_instances.clone()),
             Box::new(errors.clone()),
+            Box::new(leader.clone()),
         ] {
             registry.register(c)?;
         }
@@ -90,6 +97,7 @@ impl ControllerMetrics {
             migration_state,
             shadow_instances,
             errors,
+            leader,
         })
     }
 

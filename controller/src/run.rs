@@ -15,7 +15,7 @@ use crate::forecasting::{ForecastTarget, forecast_loop};
 use crate::history::prometheus::prometheus_loop;
 use crate::history::scrape_loop;
 use crate::metrics::ControllerMetrics;
-use crate::orchestrate::{Context, Orchestrator, PrimarySupervisor};
+use crate::orchestrate::{Context, Orchestrator, PhaseStore, PrimarySupervisor};
 use crate::provision::Provisioner;
 use crate::proxies::Proxies;
 use crate::store::Store;
@@ -75,6 +75,47 @@ async fn provisioner(config: &Config) -> anyhow::Result<Arc<dyn Provisioner>> {
             anyhow::bail!("this umbra was built without the `kubernetes` feature")
         }
     })
+}
+
+#[cfg(feature = "kubernetes")]
+type Replica = (
+    crate::ha::Elector,
+    watch::Receiver<bool>,
+    Arc<crate::ha::ConfigMapPhases>,
+);
+#[cfg(not(feature = "kubernetes"))]
+type Replica = ((), (), Arc<dyn PhaseStore>);
+
+/// Under `[controller.kubernetes] leader_election`, this replica's elector and its phase
+/// ConfigMaps; `None` for a single controller (phases in SQLite).
+#[cfg_attr(not(feature = "kubernetes"), allow(unused_variables))]
+async fn replica(
+    config: &Config,
+    store: &Arc<Store>,
+    metrics: &ControllerMetrics,
+) -> anyhow::Result<Option<Replica>> {
+    let c = &config.controller;
+    let Some(settings) = &c.leader_election else {
+        return Ok(None);
+    };
+    #[cfg(feature = "kubernetes")]
+    {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to Kubernetes for leader election")?;
+        tracing::info!(lease = %settings.lease_name, identity = %settings.identity, namespace = %c.kubernetes_namespace, lease_duration = ?settings.lease_duration, "leader election on");
+        Ok(Some(crate::ha::replica(
+            &client,
+            &c.kubernetes_namespace,
+            settings,
+            Arc::clone(store),
+            Some(metrics.leader.clone()),
+        )))
+    }
+    #[cfg(not(feature = "kubernetes"))]
+    {
+        anyhow::bail!("leader election needs an umbra built with the `kubernetes` feature")
+    }
 }
 
 /// Runs the controller until `shutdown` flips. With `stop_instances`, shadow and primary
@@ -208,7 +249,15 @@ pub async fn run(
             }
         });
     }
+    let replica = replica(&config, &store, &metrics).await?;
+    if replica.is_none() {
+        metrics.leader.set(1);
+    }
     let ctx = Context {
+        phases: replica.as_ref().map_or_else(
+            || Arc::clone(&store) as Arc<dyn PhaseStore>,
+            |(_, _, phases)| Arc::clone(phases) as Arc<dyn PhaseStore>,
+        ),
         store: Arc::clone(&store),
         proxies,
         board,
@@ -220,7 +269,13 @@ pub async fn run(
         max_concurrent_migrations: c.max_concurrent_migrations,
     };
     let orchestrator = Orchestrator::new(ctx, provisioner, workloads);
-    let orchestrator = orchestrator.run(shutdown.clone()).await;
+    let orchestrator = match replica {
+        #[cfg(feature = "kubernetes")]
+        Some((elector, leading, _)) => {
+            crate::ha::run_replica(elector, leading, orchestrator, shutdown.clone()).await
+        }
+        _ => orchestrator.run(shutdown.clone()).await,
+    };
     if stop_instances {
         orchestrator.stop_instances().await;
     }

@@ -2,6 +2,7 @@
 //! observed demand, shadow instances, what the proxies report), asks the pure state machine in
 //! `policies` what to do, persists the new phase, and carries the actions out.
 
+mod phases;
 mod primary;
 pub mod probe;
 mod readiness;
@@ -22,6 +23,7 @@ use crate::provision::{InstanceTemplate, Provisioner};
 use crate::proxies::Proxies;
 use crate::store::Store;
 
+pub use phases::{PhaseStore, PhaseStoreError};
 pub use primary::PrimarySupervisor;
 pub use shadow::{ShadowManager, ShadowView};
 pub use workload::WorkloadRuntime;
@@ -30,6 +32,8 @@ pub use workload::WorkloadRuntime;
 pub struct Context {
     /// State.
     pub store: Arc<Store>,
+    /// Where migration phases are kept: `store` itself, or ConfigMaps under leader election.
+    pub phases: Arc<dyn PhaseStore>,
     /// The proxies.
     pub proxies: Proxies,
     /// Latest observations and forecasts; where status is published.
@@ -158,10 +162,58 @@ impl Orchestrator {
         }
     }
 
+    /// Acts only while `leading` says so (leader election): each time this replica becomes
+    /// the leader it recovers every workload from the stored phases first, which re-applies
+    /// the proxies' weights to what those phases say; when it stops leading, the tick or
+    /// recovery under way is dropped at once and nothing more is done until it leads again.
+    pub async fn run_while_leader(
+        mut self,
+        mut leading: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        loop {
+            while !*leading.borrow_and_update() {
+                tokio::select! {
+                    changed = leading.changed() => if changed.is_err() { return self },
+                    _ = shutdown.changed() => return self,
+                }
+            }
+            tracing::info!(
+                phases = self.ctx.phases.kind(),
+                "leading: recovering every workload from its stored phase"
+            );
+            let mut interval = tokio::time::interval(self.ctx.tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let term = async {
+                self.recover().await;
+                loop {
+                    interval.tick().await;
+                    self.tick().await;
+                }
+            };
+            tokio::select! {
+                () = term => {}
+                _ = stepped_down(&mut leading) => {
+                    tracing::warn!("no longer leading: stopped acting");
+                }
+                _ = shutdown.changed() => return self,
+            }
+        }
+    }
+
     /// Stops every shadow and primary instance (used when `umbra up` exits).
     pub async fn stop_instances(&self) {
         for w in &self.workloads {
             w.stop_instances().await;
+        }
+    }
+}
+
+/// Resolves once `leading` turns false (or its sender is gone).
+async fn stepped_down(leading: &mut watch::Receiver<bool>) {
+    while *leading.borrow_and_update() {
+        if leading.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -10,7 +10,7 @@ use policies::{
 };
 
 use super::shadow::{ShadowManager, ShadowView};
-use super::{Context, PrimarySupervisor};
+use super::{Context, PhaseStoreError, PrimarySupervisor};
 use crate::board::WorkloadStatus;
 use crate::provision::{Resources, ShadowTarget};
 use crate::proxies::ProxyWorkload;
@@ -103,7 +103,7 @@ impl WorkloadRuntime {
     /// Reads the stored phase and reconciles the world with it.
     pub async fn recover(&mut self, ctx: &Context) {
         let now = crate::clock::unix_ms();
-        let stored = match ctx.store.phase(self.name()) {
+        let stored = match ctx.phases.load(self.name()).await {
             Ok(p) => p.unwrap_or(Phase::Idle),
             Err(e) => {
                 ctx.metrics.error("store");
@@ -146,7 +146,9 @@ impl WorkloadRuntime {
         ) {
             self.attempt_started_ms = now;
         }
-        self.commit(ctx, &stored, next, &reason, now);
+        if !self.commit(ctx, &stored, next, &reason, now).await {
+            return;
+        }
         // Force: after a restart the provisioner must re-apply what the store says.
         self.execute(ctx, actions, &view, true).await;
     }
@@ -404,7 +406,9 @@ impl WorkloadRuntime {
             self.step_requests = 0.0;
             self.step_p99_ms = None;
             self.count_outcome(ctx, &from, &next);
-            self.commit(ctx, &from, next, &reason, now);
+            if !self.commit(ctx, &from, next, &reason, now).await {
+                return;
+            }
         }
         let sets_weight = actions.iter().any(|a| matches!(a, Action::SetWeight(_)));
         self.execute(ctx, actions, &view, false).await;
@@ -472,10 +476,29 @@ impl WorkloadRuntime {
             .inc();
     }
 
-    fn commit(&mut self, ctx: &Context, from: &Phase, to: Phase, reason: &str, now: i64) {
-        if let Err(e) = ctx.store.transition(self.name(), from, &to, reason, now) {
-            ctx.metrics.error("store");
-            tracing::error!(workload = %self.name(), error = %e, "persisting the migration phase failed");
+    /// Persists `to` and makes it the phase. `false` when another controller wrote the phase
+    /// since this one read it (it leads now): then nothing of this transition may be done.
+    async fn commit(
+        &mut self,
+        ctx: &Context,
+        from: &Phase,
+        to: Phase,
+        reason: &str,
+        now: i64,
+    ) -> bool {
+        match ctx.phases.save(self.name(), from, &to, reason, now).await {
+            Ok(()) => {}
+            Err(e @ PhaseStoreError::Fenced { .. }) => {
+                ctx.metrics.error("store");
+                tracing::error!(workload = %self.name(), error = %e, from = from.name(), to = to.name(), "transition not made: another controller holds the phase");
+                return false;
+            }
+            // The store failing must not leave traffic where it is: act, and let a restart
+            // recover from the last phase that was stored.
+            Err(e) => {
+                ctx.metrics.error("store");
+                tracing::error!(workload = %self.name(), error = %e, "persisting the migration phase failed");
+            }
         }
         if *from != to {
             tracing::info!(
@@ -489,6 +512,7 @@ impl WorkloadRuntime {
             .with_label_values(&[self.name()])
             .set(to.code());
         self.phase = to;
+        true
     }
 
     async fn execute(

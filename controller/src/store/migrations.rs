@@ -57,13 +57,24 @@ impl Store {
         )
         .map_err(ctx("storing a migration phase"))?;
         if from != to {
-            tx.execute(
-                "INSERT INTO transitions (ts_ms, workload, from_phase, to_phase, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![now_ms, workload, from.name(), to.name(), reason],
-            )
-            .map_err(ctx("logging a transition"))?;
+            log(&tx, workload, from, to, reason, now_ms)?;
         }
         tx.commit().map_err(ctx("committing a transition"))
+    }
+
+    /// Logs a transition whose phase is kept elsewhere (a ConfigMap, under leader election).
+    pub fn log_transition(
+        &self,
+        workload: &str,
+        from: &Phase,
+        to: &Phase,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if from == to {
+            return Ok(());
+        }
+        log(&self.conn(), workload, from, to, reason, now_ms)
     }
 
     /// The most recent transitions (newest first), optionally of one workload.
@@ -93,6 +104,22 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(ctx("reading transitions"))
     }
+}
+
+fn log(
+    conn: &rusqlite::Connection,
+    workload: &str,
+    from: &Phase,
+    to: &Phase,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO transitions (ts_ms, workload, from_phase, to_phase, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_ms, workload, from.name(), to.name(), reason],
+    )
+    .map(drop)
+    .map_err(ctx("logging a transition"))
 }
 
 #[cfg(test)]

@@ -14,6 +14,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+// Included from each test through `#[path]`: a nested path is relative to this file.
+#[path = "fake_coordination.rs"]
+mod coordination;
+
 use super::fake_cluster::{
     Cluster, apply, delete, endpoint_slice, list, matches, not_found, put_scale, reconcile,
     scale_of, status_failure,
@@ -98,6 +102,32 @@ impl FakeApiServer {
     /// Makes a pod fail its readiness probe (its endpoint turns `ready: false`).
     pub fn set_not_ready(&self, pod: &str) {
         self.cluster.lock().unwrap().not_ready.push(pod.to_string());
+    }
+
+    pub fn lease(&self, name: &str) -> Option<Value> {
+        self.cluster.lock().unwrap().leases.get(name).cloned()
+    }
+
+    pub fn configmap(&self, name: &str) -> Option<Value> {
+        self.cluster.lock().unwrap().configmaps.get(name).cloned()
+    }
+
+    /// Puts a Lease there as another replica would have written it.
+    pub fn seed_lease(&self, name: &str, spec: Value) {
+        let mut cluster = self.cluster.lock().unwrap();
+        cluster.resource_version += 1;
+        let lease = json!({
+            "kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-lease-{name}"),
+                         "resourceVersion": cluster.resource_version.to_string()},
+            "spec": spec,
+        });
+        cluster.leases.insert(name.to_string(), lease);
+    }
+
+    /// The next `n` Lease calls fail with 503, as when the API server is unreachable.
+    pub fn inject_lease_failures(&self, n: u32) {
+        self.cluster.lock().unwrap().lease_failures_to_inject = n;
     }
 
     /// The next `n` writes to `/scale` fail with 409 Conflict, as when an HPA writes between
@@ -193,6 +223,16 @@ fn route(
     body: Option<Value>,
 ) -> (StatusCode, Value) {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let Some(answer) = coordination::route(
+        cluster,
+        method.as_str(),
+        &segments,
+        query,
+        content_type,
+        body.clone(),
+    ) {
+        return answer;
+    }
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["apis", "apps", "v1", "namespaces", _, "deployments", name]) => {
             match cluster.deployments.get(*name) {

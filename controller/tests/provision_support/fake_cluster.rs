@@ -21,6 +21,11 @@ pub struct Cluster {
     pub not_ready: Vec<String>,
     pub conflicts_to_inject: u32,
     pub requests: Vec<Recorded>,
+    /// Leases and ConfigMaps by name (`fake_coordination.rs`).
+    pub leases: BTreeMap<String, Value>,
+    pub configmaps: BTreeMap<String, Value>,
+    /// The next `n` Lease calls fail with 503.
+    pub lease_failures_to_inject: u32,
 }
 
 /// The `Status` body of a failed call, as kube-apiserver writes it.
