@@ -387,6 +387,18 @@ fn rejects_bad_rrule() {
     );
 }
 
+/// Found by fuzzing (fuzz/README.md): a non-ASCII BYDAY made the `rrule` crate panic.
+#[test]
+fn rejects_non_ascii_rrule_instead_of_panicking() {
+    rejected(
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:40500615\nRRULE:FREQ=YEARLY;BYDAY=\u{327}H\n\
+         END:VEVENT\nEND:VCALENDAR",
+        4,
+        "RRULE",
+        |p| matches!(p, Problem::BadRecurrence { message } if message.contains("ASCII")),
+    );
+}
+
 #[test]
 fn rejects_end_before_start() {
     rejected(

@@ -19,6 +19,13 @@ pub(crate) fn parse_rrule(
     dtstart: DateTime<Tz>,
 ) -> Result<Option<RRule<Validated>>, Problem> {
     let bad = |message: String| Problem::BadRecurrence { message };
+    // RFC 5545's recur grammar is ASCII, and the `rrule` crate (0.14) slices a BYDAY value by
+    // bytes, panicking inside a multi-byte character: refuse such text before it gets there.
+    if let Some(c) = value.chars().find(|c| !c.is_ascii()) {
+        return Err(bad(format!(
+            "{c:?} in a recurrence rule (only ASCII is allowed)"
+        )));
+    }
     let mut kept = Vec::new();
     let mut until = None;
     for part in value.trim().split(';').filter(|p| !p.trim().is_empty()) {
@@ -125,6 +132,9 @@ mod tests {
             "FREQ=DAILY;UNTIL=soon",
             "FREQ=DAILY;UNTIL=20250101;UNTIL=20260101",
             "BYDAY=MO",
+            // Found by fuzzing: the `rrule` crate panicked slicing inside the two-byte U+0327.
+            "FREQ=YEARLY;BYDAY=\u{327}H",
+            "FREQ=WEEKLY;BYDAY=MOé",
         ] {
             assert!(
                 matches!(
