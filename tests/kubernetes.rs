@@ -4,6 +4,10 @@
 //! broken manifest; the drain timings, probes and ports agree with the configs the layouts
 //! ship; and those configs load in the real `umbra-proxy --check`.
 //!
+//! The Helm chart (`deploy/helm/umbra`) is rendered and linted by Helm's own Go SDK through
+//! the `helm-python-sdk` package (PyPI; no `helm` binary is installable here), validated the
+//! same way, and required to produce the edge layout's objects and RBAC.
+//!
 //! PodMonitors (`monitoring.coreos.com`) are custom resources: kubernetes-validate has no
 //! schema for them without the Prometheus Operator's CRDs, so they are left out of the schema
 //! validation (and checked here for the ports they scrape instead).
@@ -16,8 +20,19 @@ use serde_yaml::Value;
 use umbra_e2e::binary;
 use umbra_e2e::external::require;
 
-/// Every layout a user applies (`base` renders too: overlays are built on it).
-const LAYOUTS: &[&str] = &["base", "overlays/edge", "sidecar"];
+/// Every layout a user applies (`base` renders too: overlays are built on it), and the chart
+/// with its default values and with every templated knob changed.
+const LAYOUTS: &[&str] = &["base", "overlays/edge", "sidecar", "helm", "helm (variant)"];
+/// Values of the chart renderings in [`LAYOUTS`].
+const HELM_VALUES: &[(&str, &str)] = &[
+    ("helm", "{}"),
+    (
+        "helm (variant)",
+        r#"{"podMonitor": {"enabled": false}, "proxy": {"shutdownGraceSeconds": 10, "preStopSleepSeconds": 3,
+            "service": {"type": "ClusterIP"}}, "controller": {"mode": "observe", "persistence": {"storageClassName": "fast"}},
+            "images": {"proxy": {"tag": "dev"}}}"#,
+    ),
+];
 /// 1.30: the oldest release with the `preStop.sleep` action on by default; 1.34: the API level
 /// the Kubernetes provisioner is built against (k8s-openapi `v1_34`).
 const VERSIONS: &[&str] = &["1.30.0", "1.34.0"];
@@ -30,8 +45,60 @@ fn kubernetes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes")
 }
 
-/// `kubectl kustomize <layout>`: the objects a user would apply.
+/// The objects a user would apply: `kubectl kustomize <layout>`, or the chart rendered by Helm.
 fn render(layout: &str) -> Vec<Value> {
+    match HELM_VALUES.iter().find(|(name, _)| *name == layout) {
+        Some((_, values)) => helm(values).1,
+        None => kustomize(layout),
+    }
+}
+
+/// Helm's Go SDK (through helm-python-sdk) on `deploy/helm/umbra`: `helm lint`'s errors, and
+/// the chart rendered as release `umbra` in namespace `umbra` with `values` (JSON).
+const HELM: &str = r#"
+import json, sys
+try:
+    import helm_python as helm
+except ImportError:
+    sys.exit("helm-python-sdk is not installed: python3 -m pip install helm-python-sdk (scripts/deps test installs it)")
+chart_dir, values = sys.argv[1], json.loads(sys.argv[2])
+lint = helm.lint(chart_dir)
+manifests = helm.Chart.load(chart_dir).render(values=values, name="umbra", namespace="umbra")
+print(json.dumps({"lint_errors": lint["errors"], "manifests": [manifests[k] for k in sorted(manifests)]}))
+"#;
+
+fn helm(values: &str) -> (Vec<String>, Vec<Value>) {
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/helm/umbra");
+    let out = Command::new(require("python3", "python3"))
+        .args(["-c", HELM])
+        .arg(&chart)
+        .arg(values)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "rendering the chart failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the renderer's JSON");
+    let errors = answer["lint_errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_string())
+        .collect();
+    let objects = answer["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .flat_map(|m| documents(m.as_str().expect("a manifest")))
+        .collect();
+    (errors, objects)
+}
+
+/// `kubectl kustomize <layout>`.
+fn kustomize(layout: &str) -> Vec<Value> {
     let kubectl = require("kubectl", "kubectl");
     let out = Command::new(kubectl)
         .arg("kustomize")
@@ -201,7 +268,12 @@ fn listen_port(config: &toml::Table, table: &str, key: &str) -> u64 {
 /// API, the container ports are the config's, and a PodMonitor scrapes the admin port.
 #[test]
 fn the_proxy_pods_drain_within_their_grace_period_and_probe_the_admin_api() {
-    for (layout, deployment) in [("overlays/edge", "umbra-proxy"), ("sidecar", "web")] {
+    for (layout, deployment, monitored) in [
+        ("overlays/edge", "umbra-proxy", true),
+        ("sidecar", "web", true),
+        ("helm", "umbra-proxy", true),
+        ("helm (variant)", "umbra-proxy", false),
+    ] {
         let objects = render(layout);
         let pod = &find(&objects, "Deployment", deployment)["spec"]["template"]["spec"];
         let proxy = pod["containers"]
@@ -241,7 +313,10 @@ fn the_proxy_pods_drain_within_their_grace_period_and_probe_the_admin_api() {
             .iter()
             .filter(|o| o["kind"] == "PodMonitor")
             .any(|m| m["spec"]["podMetricsEndpoints"][0]["port"] == "admin");
-        assert!(scraped, "{layout}: no PodMonitor scrapes the admin port");
+        assert_eq!(
+            scraped, monitored,
+            "{layout}: a PodMonitor scrapes the admin port"
+        );
         let budget = objects.iter().any(|o| o["kind"] == "PodDisruptionBudget");
         assert!(budget, "{layout}: no PodDisruptionBudget");
     }
@@ -251,16 +326,21 @@ fn the_proxy_pods_drain_within_their_grace_period_and_probe_the_admin_api() {
 /// ServiceAccount is the one bound, and `controller.proxies` names the admin Service.
 #[test]
 fn the_controller_is_bound_where_it_provisions_and_drives_the_admin_service() {
-    let objects = render("overlays/edge");
-    let deployment = find(&objects, "Deployment", "umbra-controller");
+    for layout in ["overlays/edge", "helm", "helm (variant)"] {
+        controller_is_bound(&render(layout));
+    }
+}
+
+fn controller_is_bound(objects: &[Value]) {
+    let deployment = find(objects, "Deployment", "umbra-controller");
     let pod = &deployment["spec"]["template"]["spec"];
-    let config = mounted_config(&objects, pod);
+    let config = mounted_config(objects, pod);
     let namespace = config["controller"]["kubernetes"]["namespace"]
         .as_str()
         .expect("controller.kubernetes.namespace");
-    let role = find(&objects, "Role", "umbra-provisioner");
+    let role = find(objects, "Role", "umbra-provisioner");
     assert_eq!(role["metadata"]["namespace"].as_str(), Some(namespace));
-    let binding = find(&objects, "RoleBinding", "umbra-provisioner");
+    let binding = find(objects, "RoleBinding", "umbra-provisioner");
     assert_eq!(binding["roleRef"]["name"], "umbra-provisioner");
     assert_eq!(
         binding["subjects"][0]["name"], pod["serviceAccountName"],
@@ -275,7 +355,7 @@ fn the_controller_is_bound_where_it_provisions_and_drives_the_admin_service() {
         Some("kubernetes")
     );
     let proxies = config["controller"]["proxies"].as_array().expect("proxies");
-    let admin = find(&objects, "Service", "umbra-proxy-admin");
+    let admin = find(objects, "Service", "umbra-proxy-admin");
     let want = format!(
         "{}:{}",
         admin["metadata"]["name"].as_str().expect("name"),
@@ -293,6 +373,39 @@ fn the_controller_is_bound_where_it_provisions_and_drives_the_admin_service() {
             .any(|m| m["mountPath"].as_str() == Some(data_dir) && m["name"] == "data"),
         "data_dir {data_dir} is not the data volume"
     );
+}
+
+/// The chart lints without errors and makes the edge layout's objects (by kind and name;
+/// Helm leaves the namespace to `--create-namespace`) with the same RBAC rules.
+#[test]
+fn the_helm_chart_lints_and_makes_the_edge_layout() {
+    let (errors, chart) = helm("{}");
+    assert!(errors.is_empty(), "helm lint: {errors:?}");
+    let edge = render("overlays/edge");
+    let names = |objects: &[Value]| -> Vec<String> {
+        let mut names: Vec<String> = objects
+            .iter()
+            .filter(|o| o["kind"] != "Namespace")
+            .map(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap_or_default();
+                // kustomize's ConfigMap name carries a hash of its content.
+                let name = if o["kind"] == "ConfigMap" {
+                    match name.rsplit_once('-') {
+                        Some((stem, hash)) if hash.len() == 10 => stem,
+                        _ => name,
+                    }
+                } else {
+                    name
+                };
+                format!("{} {name}", o["kind"].as_str().unwrap_or_default())
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&chart), names(&edge));
+    let rules = |objects: &[Value]| find(objects, "Role", "umbra-provisioner")["rules"].clone();
+    assert_eq!(rules(&chart), rules(&edge), "the chart's Role differs");
 }
 
 /// Cluster DNS names do not resolve here, and the config loader resolves every address:
@@ -329,7 +442,7 @@ fn with_loopback_hosts(config: &str) -> String {
 #[test]
 fn the_shipped_configs_and_policy_load() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for layout in ["overlays/edge", "sidecar"] {
+    for layout in ["overlays/edge", "sidecar", "helm", "helm (variant)"] {
         let objects = render(layout);
         for map in objects.iter().filter(|o| o["kind"] == "ConfigMap") {
             let data = map["data"].as_mapping().expect("data");
