@@ -55,7 +55,8 @@ pub fn replica(
 
 /// Runs the election and the orchestrator until `shutdown`: the orchestrator acts only while
 /// this replica leads. On shutdown the orchestrator stops first, then the lease is released,
-/// so the next leader never overlaps with this one.
+/// so the next leader never overlaps with this one. Both run in the caller's task (not
+/// spawned), so dropping this future stops both, like a killed process.
 pub async fn run_replica(
     elector: Elector,
     leading: watch::Receiver<bool>,
@@ -63,11 +64,11 @@ pub async fn run_replica(
     shutdown: watch::Receiver<bool>,
 ) -> Orchestrator {
     let (stop_election, election_stopped) = watch::channel(false);
-    let election = tokio::spawn(elector.run(election_stopped));
-    let orchestrator = orchestrator.run_while_leader(leading, shutdown).await;
-    stop_election.send_replace(true);
-    if let Err(e) = election.await {
-        tracing::error!(error = %e, "the election task failed");
-    }
+    let orchestrate = async {
+        let orchestrator = orchestrator.run_while_leader(leading, shutdown).await;
+        stop_election.send_replace(true);
+        orchestrator
+    };
+    let ((), orchestrator) = tokio::join!(elector.run(election_stopped), orchestrate);
     orchestrator
 }
