@@ -103,7 +103,11 @@ impl FakeApiServer {
     pub fn set_not_ready(&self, pod: &str) {
         self.cluster.lock().unwrap().not_ready.push(pod.to_string());
     }
+}
 
+// Leases and ConfigMaps: used by the leader election tests, not by the provisioner's.
+#[allow(dead_code)]
+impl FakeApiServer {
     pub fn lease(&self, name: &str) -> Option<Value> {
         self.cluster.lock().unwrap().leases.get(name).cloned()
     }
@@ -129,7 +133,9 @@ impl FakeApiServer {
     pub fn inject_lease_failures(&self, n: u32) {
         self.cluster.lock().unwrap().lease_failures_to_inject = n;
     }
+}
 
+impl FakeApiServer {
     /// The next `n` writes to `/scale` fail with 409 Conflict, as when an HPA writes between
     /// our read and our write.
     pub fn inject_scale_conflicts(&self, n: u32) {

@@ -195,10 +195,10 @@ fn apply_configmap(
         "metadata": {"labels": body["metadata"]["labels"].clone()},
         "data": body["data"].clone(),
     });
-    if let Some(e) = &existing {
-        if e["data"] == object["data"] && e["metadata"]["labels"] == object["metadata"]["labels"] {
-            return (StatusCode::OK, e.clone());
-        }
+    if let Some(e) = existing.as_ref().filter(|e| {
+        e["data"] == object["data"] && e["metadata"]["labels"] == object["metadata"]["labels"]
+    }) {
+        return (StatusCode::OK, e.clone());
     }
     let uid = existing.as_ref().map_or_else(
         || json!(format!("uid-configmap-{name}")),
