@@ -25,6 +25,8 @@ pub struct Stack {
     pub api: SocketAddr,
     proxy: Option<Child>,
     controller: Option<Child>,
+    /// `controller` is `umbra up`, which owns a proxy of its own.
+    up: bool,
 }
 
 /// The shared traces directory (`../shared/data/traces` beside the repository).
@@ -65,6 +67,7 @@ impl Stack {
             api,
             proxy: None,
             controller: None,
+            up: false,
         }
     }
 
@@ -79,6 +82,8 @@ impl Stack {
             .arg("--config")
             .arg(&self.config)
             .env("UMBRA_TEST_TOKEN", TOKEN)
+            // `umbra up` would otherwise make a token of its own for the admin APIs.
+            .env("UMBRA_ADMIN_TOKEN", TOKEN)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -127,6 +132,42 @@ impl Stack {
         let url = format!("http://{}/healthz", self.api);
         let ok = crate::http::answers_2xx(&url, Duration::from_secs(20)).await;
         assert!(ok, "controller not up:\n{}", self.log("controller.log"));
+    }
+
+    /// Starts `umbra up` (the proxy as its supervised child, the controller in-process)
+    /// instead of the two processes, and waits until both answer. [`Stack::kill_controller`]
+    /// then kills `umbra up`; dropping the stack stops it with SIGTERM first so it can stop
+    /// its proxy.
+    pub async fn start_up(&mut self) {
+        let mut up = self.spawn("umbra", &["up"], "up.log");
+        self.up = true;
+        let api = format!("http://{}/healthz", self.api);
+        let admin = format!("http://{}/readyz", self.admin);
+        let ok = crate::http::answers_2xx(&api, Duration::from_secs(30)).await
+            && crate::http::answers_2xx(&admin, Duration::from_secs(30)).await;
+        if !ok {
+            let _already_dead = up.kill();
+        }
+        assert!(ok, "umbra up not serving:\n{}", self.log("up.log"));
+        self.controller = Some(up);
+    }
+
+    /// The proxy's pid, when this stack started it.
+    pub fn proxy_pid(&self) -> Option<u32> {
+        self.proxy.as_ref().map(Child::id)
+    }
+
+    /// The controller's pid (`umbra run`, or `umbra up` after [`Stack::start_up`]).
+    pub fn controller_pid(&self) -> Option<u32> {
+        self.controller.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs the proxy (a crash), leaving everything else running.
+    pub fn kill_proxy(&mut self) {
+        if let Some(mut p) = self.proxy.take() {
+            let _already_dead = p.kill();
+            let _reaped = p.wait();
+        }
     }
 
     /// SIGKILLs the controller (a crash), leaving everything else running.
@@ -220,6 +261,9 @@ fn collect_pids(v: &serde_json::Value, out: &mut Vec<i32>) {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        if let (true, Some(up)) = (self.up, self.controller.as_mut()) {
+            stop_gracefully(up, Duration::from_secs(15));
+        }
         for child in [self.controller.take(), self.proxy.take()]
             .into_iter()
             .flatten()
@@ -272,6 +316,21 @@ impl Stack {
             }
         }
         pids
+    }
+}
+
+/// SIGTERM, then up to `grace` for the process to exit (the caller kills it after that).
+fn stop_gracefully(child: &mut Child, grace: Duration) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < grace {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
