@@ -91,7 +91,9 @@ pub(crate) fn group(walk: &Walk, routes: Vec<Route>) -> Vec<Workload> {
             let stem = name.clone();
             let mut i = 2;
             while taken.contains(&name) {
-                name = truncate(&format!("{stem}-{i}"));
+                // The number must survive the length limit, or a long stem comes back unchanged.
+                let number = format!("-{i}");
+                name = truncate_to(&stem, MAX_NAME - number.len()) + &number;
                 i += 1;
             }
         }
@@ -164,9 +166,17 @@ fn sanitize(text: &str) -> String {
     }
 }
 
+/// The longest workload name the config accepts.
+const MAX_NAME: usize = 63;
+
 fn truncate(s: &str) -> String {
+    truncate_to(s, MAX_NAME)
+}
+
+/// At most `max` characters of `s` (ASCII after `sanitize`), without a trailing `-`.
+fn truncate_to(s: &str, max: usize) -> String {
     s.chars()
-        .take(63)
+        .take(max)
         .collect::<String>()
         .trim_end_matches('-')
         .to_string()
@@ -176,11 +186,37 @@ fn truncate(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Found by fuzzing: the numbered name was cut back to the taken one, so the search for a
+    /// free name never ended.
+    #[test]
+    fn long_names_that_collide_still_get_numbers() {
+        let long = "a".repeat(70);
+        let text = format!(
+            "server {{\n  location /{long}/x {{ proxy_pass http://127.0.0.1:1; }}\n  \
+             location /{long}/y {{ proxy_pass http://127.0.0.1:1; }}\n  \
+             location /{long}/z {{ proxy_pass http://127.0.0.1:1; }}\n}}\n"
+        );
+        let c = crate::convert_text(std::path::Path::new("nginx.conf"), &text).expect("converts");
+        let names: Vec<&str> = c
+            .translation
+            .workloads
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect();
+        assert_eq!(names.len(), 3);
+        assert!(names.iter().all(|n| n.len() <= 63), "{names:?}");
+        assert!(
+            names[1].ends_with("-2") && names[2].ends_with("-3"),
+            "{names:?}"
+        );
+        assert_eq!(names[0][..61], names[1][..61]);
+    }
+
     #[test]
     fn names_are_valid_workload_names() {
         assert_eq!(sanitize("Shop_Backend.v2"), "shop_backend-v2");
         assert_eq!(sanitize("--x"), "x");
         assert_eq!(sanitize("..."), "workload");
-        assert_eq!(sanitize(&"a".repeat(80)).len(), 63);
+        assert_eq!(sanitize(&"a".repeat(80)).len(), MAX_NAME);
     }
 }
