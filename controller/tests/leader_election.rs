@@ -312,3 +312,71 @@ async fn phases_live_in_a_configmap_per_workload_and_a_stale_writer_is_fenced() 
     );
     assert!(applies[2].contains(" 409 "), "{applies:?}");
 }
+
+/// Against a real cluster: `UMBRA_E2E_KUBECONFIG=/path/to/kubeconfig cargo test --release -p
+/// controller --test leader_election -- --ignored` (`UMBRA_E2E_NAMESPACE`, default `default`).
+/// Two electors contend for a Lease named after this process; the first leads, the second
+/// follows, the first releases and the second takes it; a phase round-trips through its
+/// ConfigMap and a stale write is fenced. Everything it creates is deleted at the end.
+#[tokio::test]
+#[ignore = "needs a real cluster: set UMBRA_E2E_KUBECONFIG and run with --ignored"]
+async fn real_cluster_election_and_phases() {
+    let path = std::env::var("UMBRA_E2E_KUBECONFIG")
+        .expect("UMBRA_E2E_KUBECONFIG must name a kubeconfig file for the real-cluster test");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::config::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let namespace = std::env::var("UMBRA_E2E_NAMESPACE").unwrap_or_else(|_| "default".into());
+    let name = format!("umbra-e2e-lease-{}", std::process::id());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+    let timing = ElectionTiming::for_lease(Duration::from_secs(SECONDS as u64));
+    let (mut a, _) = Elector::new(
+        LeaseClient::new(leases.clone(), &name, "a", SECONDS),
+        timing,
+        None,
+    );
+    let b_client = LeaseClient::new(leases.clone(), &name, "b", SECONDS);
+    let (mut b, _) = Elector::new(b_client.clone(), timing, None);
+    let now = || controller::clock::unix_ms() as u64;
+    assert!(a.step(now()).await, "a creates the lease");
+    assert!(!b.step(now()).await, "b follows");
+    LeaseClient::new(leases.clone(), &name, "a", SECONDS)
+        .release()
+        .await
+        .unwrap();
+    assert!(b.step(now()).await, "b takes the released lease");
+    let lease = b_client.read().await.unwrap().unwrap();
+    assert_eq!(record_of(&lease).holder.as_deref(), Some("b"));
+
+    let store = || Arc::new(Store::in_memory().unwrap());
+    let configmaps = || Api::namespaced(client.clone(), &namespace);
+    let first = ConfigMapPhases::new(configmaps(), &name, "umbra", "a", store());
+    let second = ConfigMapPhases::new(configmaps(), &name, "umbra", "b", store());
+    let ramp = Phase::Ramping {
+        weight: 0.3,
+        step_since_ms: 1,
+    };
+    first.load("web").await.unwrap();
+    first
+        .save("web", &Phase::Idle, &ramp, "e2e", 1)
+        .await
+        .unwrap();
+    assert_eq!(second.load("web").await.unwrap(), Some(ramp.clone()));
+    second
+        .save("web", &ramp, &Phase::Idle, "e2e", 2)
+        .await
+        .unwrap();
+    let stale = first.save("web", &ramp, &ramp, "e2e", 3).await;
+    assert!(
+        matches!(stale, Err(PhaseStoreError::Fenced { .. })),
+        "{stale:?}"
+    );
+
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = configmaps();
+    cms.delete(&first.name_of("web"), &Default::default())
+        .await
+        .unwrap();
+    leases.delete(&name, &Default::default()).await.unwrap();
+}
