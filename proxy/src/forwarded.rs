@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use http::HeaderValue;
+
 /// The facts the headers are made from.
 #[derive(Debug, Clone, Copy)]
 pub struct Hop<'a> {
@@ -73,6 +75,37 @@ pub fn outgoing(hop: Hop<'_>, incoming: Incoming, rfc7239: bool) -> Outgoing {
     }
 }
 
+/// `X-Forwarded-For` for a peer that is not a trusted proxy: its address alone, as [`outgoing`]
+/// writes it. IPv4 is formatted by hand: `fmt` cost more than the rest of the header work.
+pub fn peer_value(peer: Option<IpAddr>) -> HeaderValue {
+    let unknown = || HeaderValue::from_static("unknown");
+    match peer {
+        Some(IpAddr::V4(v4)) => {
+            let mut buf = [0u8; 15];
+            let mut n = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[n] = b'.';
+                    n += 1;
+                }
+                if octet >= 100 {
+                    buf[n] = b'0' + octet / 100;
+                    n += 1;
+                }
+                if octet >= 10 {
+                    buf[n] = b'0' + octet / 10 % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + octet % 10;
+                n += 1;
+            }
+            HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| unknown())
+        }
+        Some(ip) => HeaderValue::try_from(ip.to_string()).unwrap_or_else(|_| unknown()),
+        None => unknown(),
+    }
+}
+
 /// An RFC 7239 value: a token as is, anything else (a port's colon, say) quoted.
 fn quoted(v: &str) -> String {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
@@ -127,6 +160,32 @@ mod tests {
             out.forwarded.as_deref(),
             Some("for=1.2.3.4, for=10.0.0.5;proto=https;host=api.example.com")
         );
+    }
+
+    #[test]
+    fn peer_value_is_what_outgoing_writes() {
+        let peers = [
+            "0.0.0.0",
+            "10.0.0.5",
+            "127.0.0.1",
+            "192.168.100.255",
+            "8.80.1.99",
+            "::1",
+        ];
+        for peer in peers
+            .map(|p| Some(p.parse().expect("ip")))
+            .into_iter()
+            .chain([None])
+        {
+            let h = Hop {
+                peer,
+                trusted: false,
+                scheme: "http",
+                host: "h",
+            };
+            let out = outgoing(h, spoofed(), false);
+            assert_eq!(peer_value(peer), out.xff.as_str(), "{peer:?}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod access_log;
 pub mod admin;
+mod choice;
 mod clock;
 mod drain;
 mod forwarded;
@@ -13,6 +14,7 @@ mod health;
 mod metrics;
 mod path;
 mod reload;
+mod retry;
 mod server;
 mod service;
 mod state;
@@ -23,6 +25,7 @@ mod upstream;
 mod window;
 mod workload;
 
+pub use choice::{Choice, Draws, choose};
 pub use guard::GuardService;
 pub use health::check as health_check;
 pub use metrics::Metrics;
@@ -30,7 +33,7 @@ pub use reload::{ReloadError, ReloadSummary, reload};
 pub use server::{Daemon, RunOptions, run};
 pub use service::{RequestCtx, UmbraProxy};
 pub use state::Shared;
-pub use table::{RouteTable, bare_host};
+pub use table::{Route, RouteTable, StickyRule, bare_host};
 pub use upstream::{Upstream, UpstreamRegistry};
 pub use window::LatencyWindow;
-pub use workload::{CooldownError, Pool, Workload};
+pub use workload::{CooldownError, Pool, Pools, Workload};

@@ -7,20 +7,22 @@ use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use policies::{PoolKind, Priority, SessionFacts, admit, choose_pool, choose_pool_sticky};
+use policies::{PoolKind, Priority, SessionFacts, admit};
 use rand::Rng;
 
 use crate::access_log::Record;
+use crate::choice::{Draws, choose};
 use crate::clock::now_ms;
 use crate::drain::Active;
 use crate::forwarded::{self, Hop, Incoming};
 use crate::metrics::HttpVersion;
 use crate::path;
+use crate::retry::{self, Attempt, Failure, Retry};
 use crate::state::Shared;
 use crate::table::{RuntimeSettings, StickyRule, bare_host};
 use crate::upstream::{InFlight, Upstream};
@@ -62,9 +64,15 @@ pub struct RequestCtx {
     max_body: u64,
     pool_header: bool,
     ejection_ms: u64,
-    /// Stateful workloads: the cookie that pins this session to the pool it lands in.
-    pin_cookie: Option<String>,
+    /// Stateful workloads: the rule whose cookie pins this session to the pool it lands in.
+    pin: Option<Arc<StickyRule>>,
 }
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 const NOT_FOUND: &[u8] = b"no workload matches this host and path\n";
 const HEADERS_TOO_LARGE: &[u8] = b"request header fields too large\n";
@@ -126,9 +134,12 @@ fn pick(
 }
 
 /// Two uniform draws for the balancer and one for the pool split, from a thread-local RNG.
-fn draws() -> (u32, u32, u32) {
+fn draws() -> Draws {
     let mut rng = rand::thread_rng();
-    (rng.r#gen(), rng.r#gen(), rng.gen_range(0..1_000_000))
+    Draws {
+        upstream: (rng.r#gen(), rng.r#gen()),
+        split: rng.gen_range(0..1_000_000),
+    }
 }
 
 #[async_trait]
@@ -153,7 +164,7 @@ impl ProxyHttp for UmbraProxy {
             max_body: u64::MAX,
             pool_header: false,
             ejection_ms: 0,
-            pin_cookie: None,
+            pin: None,
         }
     }
 
@@ -221,27 +232,15 @@ impl ProxyHttp for UmbraProxy {
         }
 
         let w = &route.workload;
-        let now = now_ms();
-        let (a, b, split) = draws();
-        let (mut pool, pin) = match &route.sticky {
-            None => (choose_pool(w.weight_ppm(), split), None),
-            Some(rule) => {
-                let facts = session_facts(req, rule);
-                let (pool, pin) = choose_pool_sticky(w.weight_ppm(), split, facts);
-                (pool, pin.then(|| rule.pin_cookie.clone()))
-            }
-        };
-        if !w.pool(pool).has_healthy(now) && w.pool(pool.other()).has_healthy(now) {
-            pool = pool.other();
-        }
-        let (in_flight, healthy) = w.pool(pool).occupancy(now);
+        let facts = route.sticky.as_ref().map(|rule| session_facts(req, rule));
+        let choice = choose(w, facts, now_ms(), draws());
         let budget = settings
             .admission
             .upstream_max_in_flight
-            .saturating_mul(healthy);
+            .saturating_mul(choice.healthy);
         if !admit(
             route.priority,
-            in_flight,
+            choice.in_flight,
             budget,
             &settings.admission.shares,
         ) {
@@ -252,16 +251,20 @@ impl ProxyHttp for UmbraProxy {
         }
         // Reserve the upstream now, right after admission, so concurrent requests see it in
         // the in-flight count they are admitted against.
-        if let Some((chosen_pool, upstream)) = pick(w, pool, now, (a, b)) {
+        if let Some((chosen_pool, upstream)) = choice.upstream {
             ctx.pool = chosen_pool;
             ctx.attempt = Some(InFlight::new(upstream));
         } else {
-            ctx.pool = pool;
+            ctx.pool = choice.pool;
         }
 
         ctx.workload = Some(Arc::clone(w));
         ctx.priority = route.priority;
-        ctx.pin_cookie = pin;
+        ctx.pin = if choice.pin {
+            route.sticky.clone()
+        } else {
+            None
+        };
         ctx.max_body = settings.max_request_body_bytes;
         ctx.pool_header = settings.pool_header;
         ctx.ejection_ms = settings.health.ejection.as_millis() as u64;
@@ -290,10 +293,10 @@ impl ProxyHttp for UmbraProxy {
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         ctx.attempts += 1;
-        if ctx.attempts == 1 {
-            if let Some(reserved) = &ctx.attempt {
-                return Ok(peer_for(reserved.upstream(), ctx.upgrade_requested));
-            }
+        if ctx.attempts == 1
+            && let Some(reserved) = &ctx.attempt
+        {
+            return Ok(peer_for(reserved.upstream(), ctx.upgrade_requested));
         }
         let Some(w) = ctx.workload.clone() else {
             return Error::e_explain(ErrorType::InternalError, "upstream_peer without a route");
@@ -304,8 +307,7 @@ impl ProxyHttp for UmbraProxy {
         } else {
             ctx.pool
         };
-        let (a, b, _) = draws();
-        match pick(&w, preferred, now_ms(), (a, b)) {
+        match pick(&w, preferred, now_ms(), draws().upstream) {
             Some((pool, upstream)) => {
                 ctx.pool = pool;
                 let peer = peer_for(&upstream, ctx.upgrade_requested);
@@ -336,21 +338,39 @@ impl ProxyHttp for UmbraProxy {
             .map(|a| a.ip());
         let trusted =
             peer.is_some_and(|ip| settings.trusted_proxies.iter().any(|c| c.contains(ip)));
-        let out = forwarded::outgoing(
-            Hop {
-                peer,
-                trusted,
-                scheme: if ctx.tls { "https" } else { "http" },
-                host: request_host(session.req_header()),
-            },
-            Incoming {
-                xff: joined(&upstream_request.headers, "x-forwarded-for"),
-                proto: joined(&upstream_request.headers, "x-forwarded-proto"),
-                host: joined(&upstream_request.headers, "x-forwarded-host"),
-                forwarded: joined(&upstream_request.headers, "forwarded"),
-            },
-            settings.rfc7239,
-        );
+        let scheme = if ctx.tls { "https" } else { "http" };
+        let out = if !trusted && !settings.rfc7239 {
+            // The common case at the edge: nothing the client sent is kept, so there is
+            // nothing to join or format but the peer's address (what `outgoing` would say).
+            ForwardedValues {
+                xff: forwarded::peer_value(peer),
+                proto: HeaderValue::from_static(scheme),
+                host: host_value(session.req_header())?,
+                forwarded: None,
+            }
+        } else {
+            let out = forwarded::outgoing(
+                Hop {
+                    peer,
+                    trusted,
+                    scheme,
+                    host: request_host(session.req_header()),
+                },
+                Incoming {
+                    xff: joined(&upstream_request.headers, &X_FORWARDED_FOR),
+                    proto: joined(&upstream_request.headers, &X_FORWARDED_PROTO),
+                    host: joined(&upstream_request.headers, &X_FORWARDED_HOST),
+                    forwarded: joined(&upstream_request.headers, &FORWARDED),
+                },
+                settings.rfc7239,
+            );
+            ForwardedValues {
+                xff: header_value(out.xff)?,
+                proto: header_value(out.proto)?,
+                host: header_value(out.host)?,
+                forwarded: out.forwarded.map(header_value).transpose()?,
+            }
+        };
         if !session.is_http2() && !origin_form(upstream_request.raw_path()) {
             // An absolute-form target (RFC 9112 3.2.2), which Pingora keeps verbatim after
             // checking that its authority agrees with Host: upstreams get the origin form, as
@@ -371,7 +391,7 @@ impl ProxyHttp for UmbraProxy {
         match out.forwarded {
             Some(f) => upstream_request.insert_header("forwarded", f)?,
             None if !trusted => {
-                let _dropped = upstream_request.remove_header("forwarded");
+                let _dropped = upstream_request.remove_header(&FORWARDED);
             }
             None => {}
         }
@@ -444,32 +464,44 @@ impl ProxyHttp for UmbraProxy {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        let idempotent = session.req_header().method.is_idempotent();
-        if !idempotent || session.as_ref().retry_buffer_truncated() {
-            e.set_retry(false);
-            return e;
-        }
-        // A fresh connection that the upstream closed or reset before the client saw a byte of
-        // the answer (an instance killed mid-request, say) gets the same treatment as a refused
-        // connect: ejected, counted against its pool, and the request tried once on the other
-        // pool. A reused keep-alive connection closing is routine (idle timeouts) and keeps
-        // Pingora's retry-on-reuse without blaming the upstream. Timeouts are not retried: that
-        // would double a slow request.
-        let died = matches!(
-            e.etype(),
+        let from_upstream = e.esource() == &ErrorSource::Upstream;
+        let failure = match e.etype() {
             ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
-        ) && e.esource() == &ErrorSource::Upstream;
-        if died && !client_reused && session.as_ref().response_written().is_none() {
-            let now = now_ms();
-            if let Some(attempt) = &ctx.attempt {
-                attempt.upstream().eject(now + ctx.ejection_ms);
+                if from_upstream =>
+            {
+                Failure::Died
             }
-            if let Some(w) = &ctx.workload {
+            ErrorType::ReadTimedout if from_upstream => Failure::Silent,
+            _ => Failure::Other,
+        };
+        let now = now_ms();
+        let current = ctx.attempt.as_ref().map(|a| Arc::clone(a.upstream()));
+        let verdict = retry::judge(&Attempt {
+            failure,
+            replayable: session.req_header().method.is_idempotent()
+                && !session.as_ref().retry_buffer_truncated(),
+            reused: client_reused,
+            answered: session.as_ref().response_written().is_some(),
+            attempts: ctx.attempts,
+            healthy_elsewhere: match (&ctx.workload, &current) {
+                (Some(w), Some(u)) => healthy_elsewhere(w, u, now),
+                _ => false,
+            },
+        });
+        if verdict.eject {
+            if let Some(u) = &current {
+                u.eject(now + ctx.ejection_ms);
+            }
+            // A retried attempt is the pool's failure even when the retry hides it from the
+            // client; one that is not retried is counted when the request is logged.
+            if let (Some(w), Retry::Yes) = (&ctx.workload, verdict.retry) {
                 w.record_failed_attempt(ctx.pool, now);
             }
-            e.set_retry(ctx.attempts < 2);
-        } else {
-            e.retry.decide_reuse(client_reused);
+        }
+        match verdict.retry {
+            Retry::Yes => e.set_retry(true),
+            Retry::No => e.set_retry(false),
+            Retry::IfReused => e.retry.decide_reuse(client_reused),
         }
         e
     }
@@ -494,13 +526,9 @@ impl ProxyHttp for UmbraProxy {
         if ctx.pool_header && (ctx.attempt.is_some() || ctx.upgraded) {
             resp.insert_header("x-umbra-pool", ctx.pool.as_str())?;
         }
-        if let (Some(name), true) = (&ctx.pin_cookie, ctx.attempt.is_some() || ctx.upgraded) {
+        if let (Some(rule), true) = (&ctx.pin, ctx.attempt.is_some() || ctx.upgraded) {
             // The pool that finally served (after any failover) is the one the session keeps.
-            let cookie = format!(
-                "{name}={}; Path=/; HttpOnly; SameSite=Lax",
-                ctx.pool.as_str()
-            );
-            resp.append_header(http::header::SET_COOKIE, cookie)?;
+            resp.append_header(http::header::SET_COOKIE, rule.set_cookie(ctx.pool).clone())?;
         }
         Ok(())
     }
@@ -530,10 +558,10 @@ impl ProxyHttp for UmbraProxy {
             (_, ErrorSource::Downstream) => 400,
             _ => 500,
         };
-        if code > 0 {
-            if let Err(err) = session.respond_error(code).await {
-                tracing::debug!(error = %err, "could not send the error response");
-            }
+        if code > 0
+            && let Err(err) = session.respond_error(code).await
+        {
+            tracing::debug!(error = %err, "could not send the error response");
         }
         FailToProxy {
             error_code: code,
@@ -634,6 +662,16 @@ impl UmbraProxy {
     }
 }
 
+/// Whether an upstream of `w` other than `current`, in either pool, takes traffic now.
+fn healthy_elsewhere(w: &Workload, current: &Arc<Upstream>, now: u64) -> bool {
+    [PoolKind::Primary, PoolKind::Shadow].into_iter().any(|kind| {
+        w.pool(kind)
+            .members()
+            .iter()
+            .any(|u| !Arc::ptr_eq(u, current) && u.healthy(now))
+    })
+}
+
 /// The prebuilt peer of `upstream`; a tunnel's copy has no read deadline, since a WebSocket may
 /// stay quiet for as long as both ends like.
 fn peer_for(upstream: &Upstream, tunnel: bool) -> Box<HttpPeer> {
@@ -697,8 +735,30 @@ fn header_bytes(headers: &HeaderMap) -> usize {
         .sum()
 }
 
+/// The forwarded headers' values for one upstream request.
+struct ForwardedValues {
+    xff: HeaderValue,
+    proto: HeaderValue,
+    host: HeaderValue,
+    forwarded: Option<HeaderValue>,
+}
+
+/// A header value from text built for it, refused as `insert_header` would refuse it.
+fn header_value(text: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(text)
+        .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "forwarded header value", e))
+}
+
+/// [`request_host`] as a header value: the Host header itself when it is text (no copy).
+fn host_value(req: &RequestHeader) -> Result<HeaderValue> {
+    match req.headers.get(http::header::HOST) {
+        Some(v) if v.to_str().is_ok() => Ok(v.clone()),
+        _ => header_value(request_host(req).to_string()),
+    }
+}
+
 /// Every occurrence of a header joined with ", "; `None` when absent or not text.
-fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
     let first = values.next()?;
     Some(values.fold(first.to_string(), |mut acc, v| {
@@ -711,7 +771,7 @@ fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Whether a header block carries `grpc-status` other than 0 (OK).
 fn grpc_failed(headers: &HeaderMap) -> bool {
     headers
-        .get("grpc-status")
+        .get(&GRPC_STATUS)
         .is_some_and(|v| v.as_bytes() != b"0")
 }
 
@@ -777,10 +837,10 @@ mod tests {
         h.append("x-forwarded-for", http::HeaderValue::from_static("1.1.1.1"));
         h.append("x-forwarded-for", http::HeaderValue::from_static("2.2.2.2"));
         assert_eq!(
-            joined(&h, "x-forwarded-for").as_deref(),
+            joined(&h, &X_FORWARDED_FOR).as_deref(),
             Some("1.1.1.1, 2.2.2.2")
         );
-        assert_eq!(joined(&h, "forwarded"), None);
+        assert_eq!(joined(&h, &FORWARDED), None);
         assert_eq!(header_bytes(&h), 2 * ("x-forwarded-for".len() + 7 + 4));
     }
 }

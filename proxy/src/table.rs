@@ -5,11 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use config::{AdmissionSettings, Config, ForwardedSettings, HealthSettings, HostPattern};
-use policies::Priority;
+use policies::{PoolKind, Priority};
 
 use crate::metrics::Metrics;
 use crate::upstream::UpstreamRegistry;
 use crate::workload::Workload;
+
+mod index;
+use index::{HostKey, RouteIndex};
 
 /// Settings the request path reads, versioned with the routes.
 #[derive(Clone, Debug)]
@@ -41,7 +44,7 @@ pub struct Route {
     /// The workload it leads to.
     pub workload: Arc<Workload>,
     /// Stateful workloads: how sessions are kept on their pool.
-    pub sticky: Option<StickyRule>,
+    pub sticky: Option<Arc<StickyRule>>,
 }
 
 /// How a stateful workload's sessions stay put while traffic moves.
@@ -51,6 +54,33 @@ pub struct StickyRule {
     pub session_cookie: Option<String>,
     /// `umbra_pool_<workload>`: pins a session to the pool it landed in.
     pub pin_cookie: String,
+    /// The `Set-Cookie` value that pins to each pool (by `PoolKind::index`), built once so
+    /// the response path only clones it.
+    set_cookie: [http::HeaderValue; 2],
+}
+
+impl StickyRule {
+    fn new(workload: &str, session_cookie: Option<String>) -> Self {
+        let pin_cookie = format!("umbra_pool_{workload}");
+        let set_cookie = [PoolKind::Primary, PoolKind::Shadow].map(|pool| {
+            let value = format!(
+                "{pin_cookie}={}; Path=/; HttpOnly; SameSite=Lax",
+                pool.as_str()
+            );
+            // Workload names are validated tokens, so this never fails; an empty value would.
+            http::HeaderValue::try_from(value).unwrap_or(http::HeaderValue::from_static(""))
+        });
+        StickyRule {
+            session_cookie,
+            pin_cookie,
+            set_cookie,
+        }
+    }
+
+    /// The `Set-Cookie` value that pins the session to `pool`.
+    pub fn set_cookie(&self, pool: PoolKind) -> &http::HeaderValue {
+        &self.set_cookie[pool.index()]
+    }
 }
 
 impl Route {
@@ -63,6 +93,7 @@ impl Route {
         (host, self.prefix.len())
     }
 
+    #[cfg(test)]
     fn matches(&self, host: &str, path: &str) -> bool {
         let host_ok = match &self.host {
             None => true,
@@ -80,6 +111,8 @@ impl Route {
 
 /// Segment-aware prefix match: `/api` matches `/api` and `/api/x` but not `/apiary`
 /// (nginx's plain prefix would, a classic surprise); a prefix ending in `/` is plain.
+/// The definition `index` implements with lookups.
+#[cfg(test)]
 fn prefix_matches(prefix: &str, path: &str) -> bool {
     path.starts_with(prefix)
         && (prefix.ends_with('/')
@@ -106,7 +139,10 @@ pub fn bare_host(host: &str) -> &str {
 
 /// Everything the request path needs, in one immutable snapshot.
 pub struct RouteTable {
+    /// Most specific first.
     routes: Vec<Route>,
+    /// Finds the first matching route of `routes` without scanning them.
+    index: RouteIndex,
     workloads: Vec<Arc<Workload>>,
     /// Settings versioned with the routes.
     pub settings: RuntimeSettings,
@@ -147,9 +183,11 @@ impl RouteTable {
                     prefix: spec.path_prefix.clone(),
                     priority: spec.priority,
                     workload: Arc::clone(&w),
-                    sticky: (!spec.stateless).then(|| StickyRule {
-                        session_cookie: spec.session_cookie.clone(),
-                        pin_cookie: format!("umbra_pool_{}", spec.name),
+                    sticky: (!spec.stateless).then(|| {
+                        Arc::new(StickyRule::new(
+                            spec.name.as_str(),
+                            spec.session_cookie.clone(),
+                        ))
                     }),
                 });
             }
@@ -157,8 +195,18 @@ impl RouteTable {
         }
         // Most specific first: exact host, then wildcard, then any host; longer prefix first.
         routes.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
+        let mut index = RouteIndex::default();
+        for (position, r) in (0u32..).zip(&routes) {
+            let host = match &r.host {
+                None => HostKey::Any,
+                Some(HostPattern::Exact(h)) => HostKey::Exact(h),
+                Some(HostPattern::Subdomains(s)) => HostKey::Subdomains(s),
+            };
+            index.add(host, &r.prefix, position);
+        }
         RouteTable {
             routes,
+            index,
             workloads,
             settings: RuntimeSettings {
                 pool_header: config.proxy.pool_header,
@@ -179,8 +227,17 @@ impl RouteTable {
         }
     }
 
-    /// The most specific route for a request.
+    /// The most specific route for a request: `host` without port or trailing dot (any case),
+    /// `path` normalised. Hash lookups, not a scan: its cost does not grow with the routes.
     pub fn route(&self, host: &str, path: &str) -> Option<&Route> {
+        let position = self.index.find(host, path)?;
+        self.routes.get(position as usize)
+    }
+
+    /// What [`Self::route`] answers, by scanning every route in order: the definition the
+    /// index is tested against.
+    #[cfg(test)]
+    fn route_by_scan(&self, host: &str, path: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.matches(host, path))
     }
 
@@ -249,6 +306,46 @@ primary = ["127.0.0.1:4"]
         assert_eq!(name(&t, "SHOP.Example.com", "/"), Some("shop"));
         assert_eq!(name(&t, "img.example.com", "/static/a.png"), Some("wild"));
         assert_eq!(name(&t, "img.example.com", "/other"), Some("any-root"));
+    }
+
+    proptest::proptest! {
+        /// The index answers what scanning the routes most specific first answers.
+        #[test]
+        fn index_agrees_with_the_scan(
+            routes in proptest::collection::vec((0usize..8, 0usize..7), 1..12),
+            requests in proptest::collection::vec((0usize..7, 0usize..12), 1..24),
+        ) {
+            const HOSTS: [&str; 8] = [
+                "", "a.test", "A.Test", "b.a.test", "*.a.test", "*.test", "*.b.a.test", "c.test",
+            ];
+            const PREFIXES: [&str; 7] = ["/", "/a", "/a/", "/a/b", "/ab", "/b/", "/a/b/c"];
+            const REQ_HOSTS: [&str; 7] = ["a.test", "B.A.test", "x.b.a.test", "c.test", "test", "", "z.test"];
+            const PATHS: [&str; 12] = [
+                "/", "/a", "/a/", "/a/b", "/a/bc", "/ab", "/ab/c", "/b", "/b/", "/a/b/c/d", "//a", "/a//b",
+            ];
+            let mut text = String::new();
+            let mut seen = std::collections::HashSet::new();
+            for (i, (h, p)) in routes.into_iter().enumerate() {
+                let host = HOSTS[h].to_ascii_lowercase();
+                if !seen.insert((host.clone(), p)) {
+                    continue; // the config refuses the same hosts and prefix twice
+                }
+                let hosts = if host.is_empty() { String::new() } else { format!("hosts = [\"{host}\"]\n") };
+                text += &format!(
+                    "[[workloads]]\nname = \"w{i}\"\n{hosts}path_prefix = \"{}\"\nprimary = [\"127.0.0.1:1\"]\n",
+                    PREFIXES[p]
+                );
+            }
+            let t = table(&text);
+            for (h, p) in requests {
+                let (host, path) = (REQ_HOSTS[h], PATHS[p]);
+                proptest::prop_assert_eq!(
+                    t.route(host, path).map(|r| r.workload.name().as_str()),
+                    t.route_by_scan(host, path).map(|r| r.workload.name().as_str()),
+                    "{} {}", host, path
+                );
+            }
+        }
     }
 
     #[test]

@@ -58,6 +58,17 @@ impl Pool {
     }
 }
 
+/// A workload's two pools as loaded for one request.
+pub struct Pools([Guard<Arc<Pool>>; 2]);
+
+impl Pools {
+    /// The members of `kind`.
+    #[inline]
+    pub fn get(&self, kind: PoolKind) -> &Pool {
+        &self.0[kind.index()]
+    }
+}
+
 /// Refusal to change the weight.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -191,10 +202,8 @@ impl Workload {
         let file_weight_changed = new.shadow_weight != old.shadow_weight;
         let weight = new.shadow_weight;
         self.spec.store(Arc::new(new));
-        if file_weight_changed {
-            if let Err(e) = self.set_weight(weight, now_ms, "reload") {
-                tracing::warn!(workload = %self.name, error = %e, "reload did not raise the shadow weight");
-            }
+        if file_weight_changed && let Err(e) = self.set_weight(weight, now_ms, "reload") {
+            tracing::warn!(workload = %self.name, error = %e, "reload did not raise the shadow weight");
         }
     }
 
@@ -236,6 +245,12 @@ impl Workload {
     #[inline]
     pub fn pool(&self, kind: PoolKind) -> Guard<Arc<Pool>> {
         self.pools[kind.index()].load()
+    }
+
+    /// Both pools' current members, each loaded once: what one request decides on.
+    #[inline]
+    pub fn pools(&self) -> Pools {
+        Pools([self.pools[0].load(), self.pools[1].load()])
     }
 
     /// Its metric handles.
