@@ -317,3 +317,86 @@ async fn slow_readers_and_idle_connections_do_not_hold_up_other_clients() {
     );
     drop(stalled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_headers_stop_at_the_proxy_and_forwarded_headers_are_its_own() {
+    let site = Site::start().await;
+    // Hop-by-hop fields (RFC 9110 7.6.1), one nominated by Connection, and a client's attempt
+    // to speak for the proxy in X-Forwarded-*: none of it may reach the upstream as sent.
+    let answer = site
+        .send(
+            "GET /api/hop HTTP/1.1\r\nHost: Shop.Test:8080\r\nKeep-Alive: timeout=5\r\n\
+             Proxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: x-t\r\n\
+             Proxy-Authorization: Basic eA==\r\nHTTP2-Settings: AAA\r\nConnection: close, x-nominated\r\n\
+             X-Nominated: 1\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.test\r\n\
+             X-Forwarded-Proto: https\r\nForwarded: for=6.6.6.6\r\nX-Kept: yes\r\n\r\n",
+        )
+        .await;
+    assert_eq!(statuses(&answer), [200], "{answer}");
+    // A plain request after it on the same kind of connection still passes untouched.
+    let plain = site
+        .send("GET /api/plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(statuses(&plain), [200], "{plain}");
+
+    let seen = site.api.seen();
+    let hop = seen
+        .iter()
+        .find(|s| s.line.contains("/api/hop"))
+        .expect("the request reached the api upstream");
+    let names: Vec<String> = hop
+        .headers
+        .iter()
+        .map(|h| {
+            h.split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    for gone in [
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "http2-settings",
+        "x-nominated",
+        "forwarded",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == gone),
+            "{gone} reached the upstream: {:?}",
+            hop.headers
+        );
+    }
+    assert!(names.iter().any(|n| n == "x-kept"), "{:?}", hop.headers);
+    let value = |name: &str| {
+        hop.headers
+            .iter()
+            .filter(|h| h.to_ascii_lowercase().starts_with(&format!("{name}:")))
+            .map(|h| h.split_once(':').map_or("", |(_, v)| v).trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(value("x-forwarded-for"), ["127.0.0.1"], "{:?}", hop.headers);
+    assert_eq!(value("x-forwarded-proto"), ["http"], "{:?}", hop.headers);
+    assert_eq!(
+        value("x-forwarded-host"),
+        ["Shop.Test:8080"],
+        "{:?}",
+        hop.headers
+    );
+    let plain = seen
+        .iter()
+        .find(|s| s.line.contains("/api/plain"))
+        .expect("the plain request reached the api upstream");
+    assert!(
+        plain
+            .headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("x-forwarded-for:")),
+        "{:?}",
+        plain.headers
+    );
+}
