@@ -31,6 +31,12 @@ pub(super) const MAX_HEADER_SIZE: usize = 1048575;
 
 pub(crate) const BODY_BUF_LIMIT: usize = 1024 * 64;
 
+/// umbra patch 5: room left in a parsed header's maps for the headers a proxy adds
+/// (`X-Forwarded-*`, `Via`, a cookie...). The maps are sized for the parsed headers only, so
+/// the first few inserts regrew and rehashed both the value map and the case map; a clone of
+/// the header keeps the room, since `HeaderMap` clones its index table as is.
+pub(crate) const HEADER_MAP_HEADROOM: usize = 8;
+
 pub const CRLF: &[u8; 2] = b"\r\n";
 /// The empty line that terminates a message's header section.
 pub(super) const HEADER_SECTION_END: &[u8; 4] = b"\r\n\r\n";
