@@ -167,6 +167,34 @@ impl ConnectorOptions {
     }
 }
 
+/// Whether a pooled stream is connected to `peer`.
+///
+/// umbra patch 6: for a direct TCP peer, from the peer address the stream's socket digest
+/// caches (one `getpeername` per connection, on first use) instead of [`Peer::matches_fd`]'s
+/// `getpeername` on every reuse: the stream owns its fd, so the address cannot change under
+/// it. Proxied peers, Unix sockets and streams without a digest keep the live check.
+#[cfg(unix)]
+fn stream_matches_peer<P: Peer>(peer: &P, stream: &Stream) -> bool {
+    use crate::protocols::l4::socket::SocketAddr as PeerAddr;
+    if peer.get_proxy().is_none() {
+        if let (PeerAddr::Inet(addr), Some(digest)) = (peer.address(), stream.get_socket_digest())
+        {
+            // As `check_fd_match`: 0.0.0.0 may be mapped to 127.0.0.1, so it is not compared.
+            if addr.ip() == std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED) {
+                return true;
+            }
+            if let Some(PeerAddr::Inet(connected)) = digest.peer_addr() {
+                if connected == addr {
+                    return true;
+                }
+                error!("Crit: FD mismatch: fd: {:?}, addr: {addr}, peer: {connected}", stream.id());
+                return false;
+            }
+        }
+    }
+    peer.matches_fd(stream.id())
+}
+
 /// [TransportConnector] provides APIs to connect to servers via TCP or TLS with connection reuse
 pub struct TransportConnector {
     tls_ctx: tls::Connector,
@@ -261,7 +289,7 @@ impl TransportConnector {
                         // test_reusable_stream: we assume server would never actively send data
                         // first on an idle stream.
                         #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
+                        if stream_matches_peer(peer, &stream)
                             && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                         {
                             Some(stream)
