@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Path of binary `name` (`umbra-proxy`, `umbra`) in the same target profile as this test.
+/// Path of binary `name` (`umbra-proxy`, `umbra`) in the same target profile as this test
+/// (or as the binary using this library).
 ///
 /// The first call runs `cargo build --bins` with this test's profile: a test of one package
 /// alone would otherwise run against a stale or missing binary of another package. Cargo makes
@@ -13,12 +14,15 @@ pub fn binary(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> -> target/<profile>
-        let dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("test executable lives in target/<profile>/deps")
-            .to_path_buf();
+        // target/<profile>/deps/<test> -> target/<profile>; a binary built on this library
+        // (bench/chaos) lives in target/<profile> itself.
+        let parent = exe.parent().expect("executable has a directory");
+        let dir = if parent.ends_with("deps") {
+            parent.parent().unwrap_or(parent)
+        } else {
+            parent
+        }
+        .to_path_buf();
         if let Ok(cargo) = std::env::var("CARGO") {
             let profile = dir.file_name().and_then(|p| p.to_str()).unwrap_or("debug");
             let profile = if profile == "debug" { "dev" } else { profile };

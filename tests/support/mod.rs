@@ -3,14 +3,17 @@
 pub mod binaries;
 pub mod controller;
 pub mod external;
+pub mod fault;
 pub mod grpc;
 pub mod http;
 pub mod keepalive;
 pub mod load;
 pub mod ports;
+pub mod procfs;
 pub mod proxy;
 pub mod store;
 pub mod tls;
+pub mod tmpfs;
 pub mod upstream;
 pub mod ws;
 

@@ -84,6 +84,54 @@ impl StoreReader {
         .expect("rows")
     }
 
+    /// The stored migration phase of a workload as its JSON text (`None` if it never had one).
+    pub fn phase(&self, workload: &str) -> Option<String> {
+        self.0
+            .query_row(
+                "SELECT phase FROM migrations WHERE workload = ?1",
+                params![workload],
+                |r| r.get(0),
+            )
+            .ok()
+    }
+
+    /// The logged transitions of a workload, oldest first: (from, to, reason).
+    pub fn transitions(&self, workload: &str) -> Vec<(String, String, String)> {
+        let mut stmt = self
+            .0
+            .prepare(
+                "SELECT from_phase, to_phase, reason FROM transitions WHERE workload = ?1
+                 ORDER BY id",
+            )
+            .expect("prepare");
+        stmt.query_map(params![workload], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Samples of every series stored at or after `since_ms` (unix ms).
+    pub fn samples_since(&self, since_ms: i64) -> i64 {
+        self.0
+            .query_row(
+                "SELECT count(*) FROM samples WHERE ts_ms >= ?1",
+                params![since_ms],
+                |r| r.get(0),
+            )
+            .expect("count")
+    }
+
+    /// SQLite's own consistency check: `"ok"` or the problems it found.
+    pub fn integrity_check(&self) -> String {
+        let mut stmt = self.0.prepare("PRAGMA integrity_check").expect("prepare");
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        rows.join("; ")
+    }
+
     /// Every event, whatever its kind.
     pub fn event_count(&self) -> i64 {
         self.0

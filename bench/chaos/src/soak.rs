@@ -1,0 +1,247 @@
+//! The soak: a steady rate through proxy + controller + backends for a long time, a migration
+//! and a guard rollback every few minutes, and the RSS and open descriptors of both binaries
+//! sampled throughout. The verdict compares the first five minutes with the last five.
+
+use std::time::{Duration, Instant};
+
+use umbra_e2e::procfs::{fds, rss_kib};
+
+use crate::record::{Outcome, Recorder};
+use crate::stack::{ChaosStack, set_delay};
+
+/// Controller clocks for the soak: unlike the scenarios, the forecaster gets enough history
+/// (24 points of 5 s) after two minutes and refits every 30 s, so it runs (and could leak) too.
+const CONTROLLER: &str =
+    "step = \"5s\"\nscrape_interval = \"500ms\"\nforecast_interval = \"30s\"\ntick = \"250ms\"\n";
+/// Time between the starts of two migration cycles.
+const CYCLE: Duration = Duration::from_secs(180);
+/// The share of a short soak compared at each end when it is under 15 minutes.
+const ENDS: Duration = Duration::from_secs(300);
+
+/// One sample of both processes and of the load since the previous sample.
+struct Point {
+    at: Duration,
+    proxy_rss: Option<u64>,
+    proxy_fds: Option<usize>,
+    controller_rss: Option<u64>,
+    controller_fds: Option<usize>,
+    requests: usize,
+    failed: usize,
+    state: String,
+}
+
+/// Runs the soak for `duration` at `rate`, sampling every `every`.
+pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Result<()> {
+    let mut c = ChaosStack::with_controller(CONTROLLER, rate, "keep_warm", "30s");
+    c.start().await;
+    let proxy = c
+        .stack
+        .proxy_pid()
+        .ok_or_else(|| anyhow::anyhow!("no proxy"))?;
+    let controller = c
+        .stack
+        .controller_pid()
+        .ok_or_else(|| anyhow::anyhow!("no controller"))?;
+    println!(
+        "soak: {} at {rate} requests/s (+{}x surges), a cycle every {}, samples every {}; proxy pid {proxy}, controller pid {controller}",
+        humantime::format_duration(duration),
+        crate::stack::SURGE,
+        humantime::format_duration(CYCLE),
+        humantime::format_duration(every),
+    );
+    println!(
+        "| t | proxy RSS MiB | proxy fds | controller RSS MiB | controller fds | requests | failed | state |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---|");
+    let start = Instant::now();
+    let mut points = Vec::new();
+    let mut totals = (0usize, 0usize);
+    let mut cycle = 0u32;
+    let mut cycles_log = Vec::new();
+    let mut next_cycle = start + Duration::from_secs(60);
+    let mut next_sample = start;
+    while start.elapsed() < duration {
+        if Instant::now() >= next_cycle && start.elapsed() + CYCLE <= duration {
+            cycle += 1;
+            let outcome = if cycle % 2 == 1 {
+                migrate_and_return(&mut c).await
+            } else {
+                migrate_and_roll_back(&mut c).await
+            };
+            println!("cycle {cycle}: {outcome}");
+            cycles_log.push(outcome);
+            next_cycle += CYCLE;
+        }
+        if Instant::now() >= next_sample {
+            let p = sample(&c, proxy, controller, &c.rec, start).await;
+            totals.0 += p.requests;
+            totals.1 += p.failed;
+            println!("{}", row(&p));
+            points.push(p);
+            next_sample += every;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.stop_load().await;
+    let last = sample(&c, proxy, controller, &c.rec, start).await;
+    totals.0 += last.requests;
+    totals.1 += last.failed;
+    points.push(last);
+    let migrations = c
+        .stack
+        .controller_metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("umbra_migrations_total{"))
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    println!();
+    println!("{}", verdict(&points, duration));
+    println!(
+        "requests {}, failed {}; {} cycles; controller counters: {}",
+        totals.0,
+        totals.1,
+        cycle,
+        migrations.join(", ")
+    );
+    Ok(())
+}
+
+async fn sample(
+    c: &ChaosStack,
+    proxy: u32,
+    controller: u32,
+    rec: &Recorder,
+    start: Instant,
+) -> Point {
+    let window = rec.drain();
+    Point {
+        at: start.elapsed(),
+        proxy_rss: rss_kib(proxy),
+        proxy_fds: fds(proxy),
+        controller_rss: rss_kib(controller),
+        controller_fds: fds(controller),
+        requests: window.len(),
+        failed: window.iter().filter(|s| s.outcome != Outcome::Ok).count(),
+        state: c.state().await.unwrap_or_else(|| "-".into()),
+    }
+}
+
+fn row(p: &Point) -> String {
+    let mib = |k: Option<u64>| k.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let n = |f: Option<usize>| f.map_or("-".into(), |f| f.to_string());
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        humantime::format_duration(Duration::from_secs(p.at.as_secs())),
+        mib(p.proxy_rss),
+        n(p.proxy_fds),
+        mib(p.controller_rss),
+        n(p.controller_fds),
+        p.requests,
+        p.failed,
+        p.state
+    )
+}
+
+/// Mean of the first and last windows (five minutes each, a third of a shorter soak) of each
+/// measure, and whether it grew: RSS by more than 10%, descriptors by more than 3.
+fn verdict(points: &[Point], duration: Duration) -> String {
+    let ends = ENDS.min(duration / 3);
+    let first: Vec<&Point> = points.iter().filter(|p| p.at <= ends).collect();
+    let last: Vec<&Point> = points.iter().filter(|p| p.at + ends >= duration).collect();
+    let mean = |ps: &[&Point], f: &dyn Fn(&Point) -> Option<f64>| {
+        let v: Vec<f64> = ps.iter().filter_map(|p| f(p)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    type Measure = (&'static str, fn(&Point) -> Option<f64>, bool);
+    let measures: [Measure; 4] = [
+        (
+            "proxy RSS MiB",
+            |p| p.proxy_rss.map(|k| k as f64 / 1024.0),
+            true,
+        ),
+        ("proxy fds", |p| p.proxy_fds.map(|n| n as f64), false),
+        (
+            "controller RSS MiB",
+            |p| p.controller_rss.map(|k| k as f64 / 1024.0),
+            true,
+        ),
+        (
+            "controller fds",
+            |p| p.controller_fds.map(|n| n as f64),
+            false,
+        ),
+    ];
+    let mut out = format!(
+        "verdict (mean of the first {} vs the last {}):\n",
+        humantime::format_duration(ends),
+        humantime::format_duration(ends)
+    );
+    for (name, f, relative) in measures {
+        let (Some(a), Some(b)) = (mean(&first, &f), mean(&last, &f)) else {
+            out.push_str(&format!("- {name}: no samples\n"));
+            continue;
+        };
+        let grew = if relative { b > a * 1.10 } else { b > a + 3.0 };
+        out.push_str(&format!(
+            "- {name}: {a:.1} -> {b:.1} ({:+.1}%): {}\n",
+            (b - a) / a.max(1e-9) * 100.0,
+            if grew { "GROWING" } else { "flat" }
+        ));
+    }
+    out
+}
+
+/// Surge until migrated, hold, then calm until the controller returns to primary.
+async fn migrate_and_return(c: &mut ChaosStack) -> String {
+    let t = Instant::now();
+    c.surge();
+    let migrated = c.wait_state(&["migrated"], Duration::from_secs(90)).await;
+    let to_full = t.elapsed();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    c.calm().await;
+    let t = Instant::now();
+    let back = c.wait_state(&["idle"], Duration::from_secs(60)).await;
+    format!(
+        "migration {} in {:.0} s, return {} in {:.0} s",
+        if migrated.is_some() {
+            "done"
+        } else {
+            "NOT done"
+        },
+        to_full.as_secs_f64(),
+        if back.is_some() { "done" } else { "NOT done" },
+        t.elapsed().as_secs_f64()
+    )
+}
+
+/// Surge, then make the shadow slow mid-ramp so the guard rolls back; calm and heal it.
+async fn migrate_and_roll_back(c: &mut ChaosStack) -> String {
+    c.surge();
+    let ramping = c.weight_at_least(0.3, Duration::from_secs(90)).await;
+    let members = c.shadow_members().await;
+    if let Err(e) = set_delay(&members, 600).await {
+        println!("slowing the shadow: {e:#}");
+    }
+    let t = Instant::now();
+    let rolled = c
+        .wait_state(&["rolled_back"], Duration::from_secs(30))
+        .await;
+    let took = t.elapsed();
+    c.calm().await;
+    if let Err(e) = set_delay(&members, 0).await {
+        println!("healing the shadow: {e:#}");
+    }
+    let idle = c.wait_state(&["idle"], Duration::from_secs(60)).await;
+    format!(
+        "ramp {}, guard rollback {} in {:.1} s, idle again {}",
+        if ramping {
+            "reached 0.3"
+        } else {
+            "did NOT reach 0.3"
+        },
+        if rolled.is_some() { "done" } else { "NOT done" },
+        took.as_secs_f64(),
+        if idle.is_some() { "yes" } else { "NO" },
+    )
+}
