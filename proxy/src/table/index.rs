@@ -7,8 +7,9 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Keys come from the config and lookups only probe, so a request cannot lengthen a probe
-/// sequence: an unkeyed word-at-a-time hash is safe here and several times cheaper than SipHash.
+/// The keys come from the config and requests only look them up, so no request can fill a map
+/// with colliding keys (the attack a keyed hash defends against): an unkeyed word-at-a-time
+/// hash is safe here and several times cheaper than SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
 /// FxHash's mixing step (rustc's hasher), over 8 bytes at a time.
