@@ -22,7 +22,14 @@ use umbra_e2e::external::require;
 
 /// Every layout a user applies (`base` renders too: overlays are built on it), and the chart
 /// with its default values and with every templated knob changed.
-const LAYOUTS: &[&str] = &["base", "overlays/edge", "sidecar", "helm", "helm (variant)"];
+const LAYOUTS: &[&str] = &[
+    "base",
+    "overlays/edge",
+    "overlays/ha",
+    "sidecar",
+    "helm",
+    "helm (variant)",
+];
 /// Values of the chart renderings in [`LAYOUTS`].
 const HELM_VALUES: &[(&str, &str)] = &[
     ("helm", "{}"),
@@ -270,6 +277,7 @@ fn listen_port(config: &toml::Table, table: &str, key: &str) -> u64 {
 fn the_proxy_pods_drain_within_their_grace_period_and_probe_the_admin_api() {
     for (layout, deployment, monitored) in [
         ("overlays/edge", "umbra-proxy", true),
+        ("overlays/ha", "umbra-proxy", true),
         ("sidecar", "web", true),
         ("helm", "umbra-proxy", true),
         ("helm (variant)", "umbra-proxy", false),
@@ -326,7 +334,7 @@ fn the_proxy_pods_drain_within_their_grace_period_and_probe_the_admin_api() {
 /// ServiceAccount is the one bound, and `controller.proxies` names the admin Service.
 #[test]
 fn the_controller_is_bound_where_it_provisions_and_drives_the_admin_service() {
-    for layout in ["overlays/edge", "helm", "helm (variant)"] {
+    for layout in ["overlays/edge", "overlays/ha", "helm", "helm (variant)"] {
         controller_is_bound(&render(layout));
     }
 }
@@ -442,7 +450,13 @@ fn with_loopback_hosts(config: &str) -> String {
 #[test]
 fn the_shipped_configs_and_policy_load() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for layout in ["overlays/edge", "sidecar", "helm", "helm (variant)"] {
+    for layout in [
+        "overlays/edge",
+        "overlays/ha",
+        "sidecar",
+        "helm",
+        "helm (variant)",
+    ] {
         let objects = render(layout);
         for map in objects.iter().filter(|o| o["kind"] == "ConfigMap") {
             let data = map["data"].as_mapping().expect("data");
@@ -456,6 +470,8 @@ fn the_shipped_configs_and_policy_load() {
                         .arg("--config")
                         .arg(&path)
                         .env("UMBRA_ADMIN_TOKEN", "check-token")
+                        // The HA layout names each replica from the downward API.
+                        .env("POD_NAME", "umbra-controller-0")
                         .output()
                         .expect("run umbra-proxy --check");
                     assert!(
@@ -473,6 +489,38 @@ fn the_shipped_configs_and_policy_load() {
             }
         }
     }
+}
+
+/// The HA layout: two controller replicas, each named from the downward API, electing on the
+/// Lease its config names, each with its own history (no shared volume two pods would fight
+/// over), and the leader Role bound to their ServiceAccount.
+#[test]
+fn the_ha_layout_runs_two_electing_controllers_with_the_leader_role() {
+    let objects = render("overlays/ha");
+    let deployment = find(&objects, "Deployment", "umbra-controller");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let config = mounted_config(&objects, pod);
+    let k8s = &config["controller"]["kubernetes"];
+    assert_eq!(k8s["leader_election"].as_bool(), Some(true));
+    assert_eq!(k8s["identity"].as_str(), Some("env:POD_NAME"));
+    let env = pod["containers"][0]["env"].as_sequence().expect("env");
+    assert!(
+        env.iter().any(|e| e["name"] == "POD_NAME"
+            && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"),
+        "POD_NAME is not the pod's name: {env:?}"
+    );
+    let volumes = pod["volumes"].as_sequence().expect("volumes");
+    assert!(
+        volumes
+            .iter()
+            .all(|v| v.get("persistentVolumeClaim").is_none())
+    );
+    assert!(!objects.iter().any(|o| o["kind"] == "PersistentVolumeClaim"));
+    let role = find(&objects, "Role", "umbra-leader");
+    assert_eq!(role["metadata"]["namespace"], "umbra");
+    let binding = find(&objects, "RoleBinding", "umbra-leader");
+    assert_eq!(binding["subjects"][0]["name"], pod["serviceAccountName"]);
 }
 
 #[test]

@@ -17,11 +17,18 @@ mod fake_cluster;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use controller::ha::{ConfigMapPhases, ElectionTiming, Elector, LeaseClient};
+use controller::orchestrate::PhaseStore;
 use controller::provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
 use controller::provision::{InstanceTemplate, Provisioner, Resources, ShadowTarget};
+use controller::store::Store;
 use fake_api_server::{FakeApiServer, Recorded};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use policies::Phase;
 use serde::Deserialize;
 
 const NS: &str = "shop";
@@ -182,15 +189,67 @@ async fn the_role_grants_exactly_what_the_provisioner_calls() {
     provisioner.stop_all("web").await.unwrap();
     provisioner.stop_all("web").await.unwrap();
 
+    let role = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/base/rbac.yaml");
+    assert_role_matches(&server, &role, "umbra-provisioner");
+}
+
+/// The HA layout's leader Role (`deploy/kubernetes/overlays/ha/rbac-leader.yaml`) grants
+/// exactly what leader election and the phase ConfigMaps call: create the Lease, renew it,
+/// take it over once it lapsed, release it; read, create and update a workload's phase.
+#[tokio::test]
+async fn the_leader_role_grants_exactly_what_election_and_the_phase_configmaps_call() {
+    const T0: u64 = 1_800_000_000_000;
+    let server = FakeApiServer::start().await;
+    let lease = |identity: &str| {
+        let api: Api<Lease> = Api::namespaced(server.client(), NS);
+        LeaseClient::new(api, "umbra-controller", identity, 2)
+    };
+    let timing = ElectionTiming::for_lease(Duration::from_secs(2));
+    let (mut a, _) = Elector::new(lease("a"), timing, None);
+    let (mut b, _) = Elector::new(lease("b"), timing, None);
+    assert!(a.step(T0).await, "a creates the lease");
+    assert!(a.step(T0 + 600).await, "a renews");
+    assert!(!b.step(T0 + 700).await, "b follows");
+    assert!(b.step(T0 + 10_000).await, "b takes the lapsed lease over");
+    lease("b").release().await.unwrap();
+
+    let phases = ConfigMapPhases::new(
+        Api::namespaced(server.client(), NS),
+        "umbra-controller",
+        "umbra",
+        "b",
+        Arc::new(Store::in_memory().unwrap()),
+    );
+    assert_eq!(phases.load("web").await.unwrap(), None);
+    let ramp = Phase::Ramping {
+        weight: 0.1,
+        step_since_ms: 1,
+    };
+    phases
+        .save("web", &Phase::Idle, &ramp, "shadow ready", 1)
+        .await
+        .unwrap();
+    phases
+        .save("web", &ramp, &Phase::Idle, "returned", 2)
+        .await
+        .unwrap();
+    assert_eq!(phases.load("web").await.unwrap(), Some(Phase::Idle));
+
+    let role = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/kubernetes/overlays/ha/rbac-leader.yaml");
+    assert_role_matches(&server, &role, "umbra-leader");
+}
+
+/// Everything `server` was asked, as permissions, equals what Role `name` in `role` grants.
+fn assert_role_matches(server: &FakeApiServer, role: &Path, name: &str) {
     let requests = server.take_requests();
     let called: BTreeSet<Permission> = requests.iter().flat_map(permissions).collect();
-    let role = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/base/rbac.yaml");
-    let granted = role_permissions(&role, "umbra-provisioner");
+    let granted = role_permissions(role, name);
     let missing: Vec<_> = called.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&called).collect();
     assert!(
         missing.is_empty() && unused.is_empty(),
-        "{} does not match the provisioner's calls\n  called but not granted: {missing:?}\n  \
+        "{} does not match the calls made\n  called but not granted: {missing:?}\n  \
          granted but never called: {unused:?}\n  requests:\n    {}",
         role.display(),
         requests
