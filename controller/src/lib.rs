@@ -20,4 +20,5 @@ pub mod proxies;
 pub mod run;
 pub mod simulate;
 pub mod store;
+pub mod supervise;
 pub mod up;

@@ -1,14 +1,16 @@
-//! `umbra up`: everything on one machine — the proxy as a supervised child, example backends,
-//! the controller with the `process` provisioner, state under the data dir.
+//! `umbra up`: everything on one machine — the proxy as a supervised child (started again if
+//! it exits), example backends, the controller with the `process` provisioner, state under the
+//! data dir.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use rand::Rng;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::watch;
+
+use crate::supervise::{ProxyCommand, supervise};
 
 /// The config `umbra up` uses without `--config`.
 pub const DEFAULT_CONFIG: &str = "config/umbra.toml";
@@ -100,23 +102,22 @@ pub async fn up(config_path: &Path) -> anyhow::Result<()> {
     let config = load_with_token(config_path, &token)?;
     std::fs::create_dir_all(data_dir.join("logs"))?;
     let proxy_log = data_dir.join("logs/proxy.log");
-    let log = std::fs::File::create(&proxy_log)
+    std::fs::File::create(&proxy_log)
         .with_context(|| format!("creating {}", proxy_log.display()))?;
-    let mut proxy = Command::new(proxy_binary()?)
-        .arg("--config")
-        .arg(config_path)
-        .env(TOKEN_ENV, &token)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting umbra-proxy")?;
+    let command = ProxyCommand {
+        binary: proxy_binary()?,
+        config: config_path.to_path_buf(),
+        env: vec![(TOKEN_ENV.to_string(), token.clone())],
+        log: proxy_log.clone(),
+    };
+    let mut proxy = command.spawn().context("starting umbra-proxy")?;
     wait_ready(config.proxy.admin_listen, &mut proxy)
         .await
         .with_context(|| format!("see {}", proxy_log.display()))?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = std::sync::Arc::new(stop_tx);
+    let on_signal = std::sync::Arc::clone(&stop_tx);
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -132,8 +133,15 @@ pub async fn up(config_path: &Path) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
         // The receiver lives until the controller returns.
-        let _sent = stop_tx.send(true);
+        let _sent = on_signal.send(true);
     });
+    // From here on a proxy that exits (a crash, a kill) is started again until shutdown.
+    let supervisor = tokio::spawn(supervise(
+        command,
+        proxy,
+        stop_rx.clone(),
+        Duration::from_secs(10),
+    ));
     println!(
         "umbra is up\n  traffic      http://{}/\n  status page  http://{}/   (or: umbra status)\n  proxy admin  http://{}/v1/workloads\n  state        {}\n  admin token  {}",
         config.proxy.local_address(),
@@ -151,21 +159,11 @@ pub async fn up(config_path: &Path) -> anyhow::Result<()> {
         ));
     }
     let result = crate::run::run(config, stop_rx, true).await;
-    if let Some(pid) = proxy.id() {
-        // Graceful first: the proxy drains in-flight requests on SIGTERM.
-        let signalled = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        if signalled.is_err()
-            || tokio::time::timeout(Duration::from_secs(10), proxy.wait())
-                .await
-                .is_err()
-        {
-            if let Err(e) = proxy.kill().await {
-                tracing::warn!(error = %e, "stopping umbra-proxy failed");
-            }
-        }
+    // The controller may also have ended on an error: stop the proxy either way (it gets
+    // SIGTERM and drains its requests in flight).
+    let _sent = stop_tx.send(true);
+    if let Err(e) = supervisor.await {
+        tracing::warn!(error = %e, "the proxy supervisor failed");
     }
     result
 }
