@@ -200,6 +200,30 @@ async fn a_controller_killed_mid_ramp_resumes_on_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proxy_restarted_mid_ramp_gets_its_weight_and_shadow_members_back() {
+    let (mut s, load) = stack("keep_warm").await;
+    assert!(
+        weight_at_least(&s, 0.3, Duration::from_secs(60)).await,
+        "ramp never reached 0.3"
+    );
+    // The new process starts from its config: weight 0 and no shadow members.
+    s.kill_proxy();
+    s.start_proxy().await;
+    let done = wait_state(&s, &["migrated"], Duration::from_secs(40)).await;
+    // Requests sent while no proxy listened failed; that is not what this test is about.
+    let _counts = load.stop().await;
+    done.expect("the ramp stalled after the proxy restart");
+    let w = s.proxy_workload("api").await;
+    assert_eq!(w["shadow_weight"], 1.0, "{w}");
+    assert!(
+        w["shadow"]["upstreams"]
+            .as_array()
+            .is_some_and(|members| !members.is_empty()),
+        "the restarted proxy never got the shadow members back: {w}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn observe_mode_reports_what_it_would_do_and_touches_nothing() {
     let mut s = Stack::new(
         &format!("{CONTROLLER}mode = \"observe\"\n"),

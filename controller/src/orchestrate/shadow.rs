@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::provision::{
     Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
 };
-use crate::proxies::Proxies;
+use crate::proxies::{Proxies, ProxyWorkload};
 
 use super::probe;
 use super::readiness::{Readiness, Verdict};
@@ -158,6 +158,15 @@ impl ShadowManager {
         Ok(view)
     }
 
+    /// Whether a proxy's shadow members differ from those last announced: a restarted proxy
+    /// comes back with its config's (none, for a pool the controller fills), and would keep a
+    /// weight on a shadow it no longer knows.
+    pub fn proxies_differ(&self, reports: &[ProxyWorkload]) -> bool {
+        self.announced
+            .as_deref()
+            .is_some_and(|announced| members_differ(announced, reports))
+    }
+
     /// Tells every proxy the ready members, when they changed (or when `force`).
     pub async fn announce(
         &mut self,
@@ -177,5 +186,63 @@ impl ShadowManager {
     /// Stops every instance (shutdown of `umbra up`).
     pub async fn stop_all(&self) -> Result<(), ProvisionError> {
         self.provisioner.stop_all(&self.workload).await
+    }
+}
+
+/// Whether any report's shadow pool is not exactly `announced` (order aside).
+fn members_differ(announced: &[SocketAddr], reports: &[ProxyWorkload]) -> bool {
+    let mut want = announced.to_vec();
+    want.sort();
+    reports.iter().any(|r| {
+        let mut have: Vec<SocketAddr> = r
+            .shadow
+            .upstreams
+            .iter()
+            .filter_map(|u| u.address.parse().ok())
+            .collect();
+        have.sort();
+        have != want
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxies::{ProxyPool, ProxyUpstream};
+
+    fn report(shadow: &[&str]) -> ProxyWorkload {
+        let pool = |members: &[&str]| ProxyPool {
+            upstreams: members
+                .iter()
+                .map(|a| ProxyUpstream {
+                    address: a.to_string(),
+                    healthy: true,
+                })
+                .collect(),
+            window_requests: 0,
+            p99_ms: None,
+            error_rate: 0.0,
+        };
+        ProxyWorkload {
+            name: "api".into(),
+            shadow_weight: 0.3,
+            state: "steady".into(),
+            last_rollback: None,
+            primary: pool(&["127.0.0.1:1"]),
+            shadow: pool(shadow),
+        }
+    }
+
+    #[test]
+    fn a_proxy_that_lost_or_reordered_its_members_is_told_again_only_when_they_differ() {
+        let a: SocketAddr = "127.0.0.1:7001".parse().expect("addr");
+        let b: SocketAddr = "127.0.0.1:7002".parse().expect("addr");
+        let same = report(&["127.0.0.1:7002", "127.0.0.1:7001"]);
+        assert!(!members_differ(&[a, b], std::slice::from_ref(&same)));
+        // Restarted: its config had no shadow members.
+        let restarted = report(&[]);
+        assert!(members_differ(&[a, b], &[same.clone(), restarted]));
+        assert!(members_differ(&[a], &[same]));
+        assert!(!members_differ(&[], &[report(&[])]));
     }
 }

@@ -349,7 +349,13 @@ impl WorkloadRuntime {
                 ShadowView::default()
             }
         };
-        if let Err(e) = self.shadow.announce(&ctx.proxies, &view.ready, false).await {
+        // A proxy that restarted lost the members; tell it again even if nothing changed here.
+        let repair = self.shadow.proxies_differ(&reports);
+        if let Err(e) = self
+            .shadow
+            .announce(&ctx.proxies, &view.ready, repair)
+            .await
+        {
             ctx.metrics.error("proxy");
             tracing::warn!(workload = %name, error = %e, "announcing the shadow pool failed");
         }
