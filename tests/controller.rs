@@ -9,6 +9,8 @@ use std::time::Duration;
 use umbra_e2e::controller::Stack;
 use umbra_e2e::http::eventually;
 use umbra_e2e::load::Load;
+use umbra_e2e::store::StoreReader;
+use umbra_e2e::tmpfs::Tmpfs;
 
 /// Fast clocks so a whole migration fits in a test: 1 s grid, ramp steps of 1 s.
 const CONTROLLER: &str =
@@ -220,6 +222,71 @@ async fn a_proxy_restarted_mid_ramp_gets_its_weight_and_shadow_members_back() {
             .as_array()
             .is_some_and(|members| !members.is_empty()),
         "the restarted proxy never got the shadow members back: {w}"
+    );
+}
+
+/// A stack whose data dir is a small tmpfs: fields drop in order, so the processes are stopped
+/// (their pids read from the data dir) before it is unmounted.
+struct OnTmpfs {
+    s: Stack,
+    disk: Tmpfs,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transitions_made_while_the_disk_is_full_are_stored_once_it_has_space() {
+    let s = Stack::new(CONTROLLER, &workload(), &policy("keep_warm"));
+    let disk = match Tmpfs::mount(&s.dir.path().join("data"), 16) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let mut t = OnTmpfs { s, disk };
+    let slice = t.s.morning_history();
+    t.s.import("api", &slice, 0.001);
+    t.s.start_proxy().await;
+    t.s.start_controller().await;
+    t.s.wait_serving().await;
+    let load = Load::start(t.s.listen, 5.0);
+    assert!(
+        weight_at_least(&t.s, 0.2, Duration::from_secs(60)).await,
+        "ramp never reached 0.2"
+    );
+    t.disk.fill().expect("fill the data dir");
+    // No history nor phase can be written now; the ramp goes on all the same.
+    let migrated = wait_state(&t.s, &["migrated"], Duration::from_secs(40)).await;
+    t.disk.free().expect("free the data dir");
+    migrated.expect("the ramp stopped while the disk was full");
+    let data = t.s.dir.path().join("data");
+    let stored = eventually(Duration::from_secs(5), || async {
+        let phase = StoreReader::open(&data).phase("api")?;
+        phase.contains("\"migrated\"").then_some(())
+    })
+    .await;
+    assert!(stored.is_some(), "the store never caught up with the phase");
+    let log = StoreReader::open(&data).transitions("api");
+    let to: Vec<&str> = log.iter().map(|(_, to, _)| to.as_str()).collect();
+    assert_eq!(
+        to.iter().filter(|t| **t == "ramping").count(),
+        10,
+        "every ramp step is in the log: {to:?}"
+    );
+    assert_eq!(to.last(), Some(&"migrated"), "{to:?}");
+
+    // A restart recovers from where the controller really was.
+    t.s.kill_controller();
+    t.s.start_controller().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (ok, failed) = load.stop().await;
+    assert_eq!(t.s.status("api").await["migration_state"], "migrated");
+    assert_eq!(t.s.proxy_workload("api").await["shadow_weight"], 1.0);
+    assert_eq!(StoreReader::open(&data).integrity_check(), "ok");
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} client requests failed",
+        ok + failed
     );
 }
 

@@ -2,6 +2,7 @@
 //! observed demand, shadow instances, what the proxies report), asks the pure state machine in
 //! `policies` what to do, persists the new phase, and carries the actions out.
 
+mod journal;
 mod phases;
 mod primary;
 pub mod probe;

@@ -9,8 +9,9 @@ use policies::{
     recover, shadow_ready_after_restart,
 };
 
+use super::journal::{Journal, Written};
 use super::shadow::{ShadowManager, ShadowView};
-use super::{Context, PhaseStoreError, PrimarySupervisor};
+use super::{Context, PrimarySupervisor};
 use crate::board::WorkloadStatus;
 use crate::provision::{Resources, ShadowTarget};
 use crate::proxies::ProxyWorkload;
@@ -51,6 +52,10 @@ pub struct WorkloadRuntime {
     required: u32,
     last_reason: String,
     would_do: Vec<String>,
+    /// Transitions made but not yet in the phase store.
+    journal: Journal,
+    /// The phase store failed at the last attempt (logged once per outage).
+    store_failing: bool,
 }
 
 fn resources(size: policies::InstanceSize) -> Resources {
@@ -83,6 +88,8 @@ impl WorkloadRuntime {
             required: 1,
             last_reason: String::new(),
             would_do: Vec::new(),
+            journal: Journal::default(),
+            store_failing: false,
         }
     }
 
@@ -233,6 +240,9 @@ impl WorkloadRuntime {
     /// One tick. `hold`: a reason this workload may not start a migration now (another one
     /// ranked first, or a stateful workload whose policy forbids it).
     pub async fn tick(&mut self, ctx: &Context, hold: Option<&str>) {
+        if !self.journal.is_empty() && !self.write_journal(ctx).await {
+            return;
+        }
         let now = crate::clock::unix_ms();
         let name = self.name().to_string();
         let capacity = self.primary_capacity();
@@ -492,19 +502,10 @@ impl WorkloadRuntime {
         reason: &str,
         now: i64,
     ) -> bool {
-        match ctx.phases.save(self.name(), from, &to, reason, now).await {
-            Ok(()) => {}
-            Err(e @ PhaseStoreError::Fenced { .. }) => {
-                ctx.metrics.error("store");
-                tracing::error!(workload = %self.name(), error = %e, from = from.name(), to = to.name(), "transition not made: another controller holds the phase");
-                return false;
-            }
-            // The store failing must not leave traffic where it is: act, and let a restart
-            // recover from the last phase that was stored.
-            Err(e) => {
-                ctx.metrics.error("store");
-                tracing::error!(workload = %self.name(), error = %e, "persisting the migration phase failed");
-            }
+        self.journal.record(from, &to, reason, now);
+        if !self.write_journal(ctx).await {
+            tracing::error!(workload = %self.name(), from = from.name(), to = to.name(), "transition not made");
+            return false;
         }
         if *from != to {
             tracing::info!(
@@ -519,6 +520,38 @@ impl WorkloadRuntime {
             .set(to.code());
         self.phase = to;
         true
+    }
+
+    /// Writes the transitions the phase store has not taken yet. The store failing must not
+    /// leave traffic where it is: the transition is made anyway and kept until the store takes
+    /// it, so a restart recovers from the last phase acted on. `false` only when another
+    /// controller holds the phase (fenced): then nothing may be done.
+    async fn write_journal(&mut self, ctx: &Context) -> bool {
+        let name = self.name().to_string();
+        match self.journal.write(ctx.phases.as_ref(), &name).await {
+            Written::All => {
+                if self.store_failing {
+                    self.store_failing = false;
+                    let dropped = self.journal.take_dropped();
+                    tracing::info!(workload = %name, dropped, "phase store works again; the transitions it missed are written");
+                }
+                true
+            }
+            Written::Held(e) => {
+                ctx.metrics.error("store");
+                if !self.store_failing {
+                    self.store_failing = true;
+                    tracing::error!(workload = %name, error = %e, held = self.journal.len(), "persisting the migration phase failed; retrying every tick");
+                }
+                true
+            }
+            Written::Fenced(e) => {
+                ctx.metrics.error("store");
+                self.store_failing = false;
+                tracing::error!(workload = %name, error = %e, "another controller holds the phase");
+                false
+            }
+        }
     }
 
     async fn execute(
