@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use umbra_e2e::fault::{Fault, FaultyUpstream};
 use umbra_e2e::http::{client, eventually};
 use umbra_e2e::proxy::TOKEN;
 use umbra_e2e::{ProxyProcess, TestUpstream, binary};
@@ -475,6 +476,79 @@ async fn a_pool_that_is_all_down_fails_over_to_the_other() {
     let r = fire(&proxy.url("/"), 20, 2).await;
     assert!(r.iter().all(|(s, _)| *s == 502 || *s == 503), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Two primaries, `p2` broken with `fault`; `proxy_tables` before the workload.
+async fn one_broken_primary(
+    fault: Fault,
+    proxy_tables: &str,
+) -> (ProxyProcess, [FaultyUpstream; 2]) {
+    let (p1, p2) = (
+        FaultyUpstream::start("p1").await,
+        FaultyUpstream::start("p2").await,
+    );
+    p2.set(fault);
+    let body = format!(
+        "{proxy_tables}[[workloads]]\nname = \"api\"\nprimary = [\"{}\", \"{}\"]\n",
+        p1.addr(),
+        p2.addr()
+    );
+    (ProxyProcess::start(&body).await, [p1, p2])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_upstream_is_given_up_on_at_the_read_timeout_and_the_request_retried() {
+    // It accepts connections (so a TCP health check passes) and never answers.
+    let (proxy, _ups) =
+        one_broken_primary(Fault::BlackHole, "[proxy.timeouts]\nread = \"300ms\"\n\n").await;
+    let started = Instant::now();
+    let r = fire(&proxy.url("/"), 200, 8).await;
+    assert!(
+        r.iter().all(|(s, b)| *s == 200 && b == "p1"),
+        "a client saw the black hole: {:?}",
+        r.iter().find(|(s, b)| *s != 200 || b != "p1")
+    );
+    // Ejected at its first silence: later requests do not each wait out a read timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        proxy.workload("api").await["primary"]["upstreams"][1]["healthy"],
+        false
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_only_upstream_being_slow_is_a_504_not_an_ejection() {
+    let slow = FaultyUpstream::start("slow").await;
+    slow.set(Fault::BlackHole);
+    let body = format!(
+        "[proxy.timeouts]\nread = \"300ms\"\n\n[[workloads]]\nname = \"api\"\nprimary = [\"{}\"]\n",
+        slow.addr()
+    );
+    let proxy = ProxyProcess::start(&body).await;
+    let r = fire(&proxy.url("/"), 4, 2).await;
+    assert!(r.iter().all(|(s, _)| *s == 504), "{r:?}");
+    slow.set(Fault::None);
+    // Not ejected: it serves the next request at once.
+    let r = fire(&proxy.url("/"), 4, 2).await;
+    assert!(r.iter().all(|(s, b)| *s == 200 && b == "slow"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upstream_that_breaks_its_answers_midway_is_ejected() {
+    // It sends a 200 head and part of the body, then resets: the client holding that head
+    // loses the answer (a streaming proxy cannot take it back), the next clients must not.
+    let (proxy, _ups) = one_broken_primary(Fault::ResetInBody, "").await;
+    let r = fire(&proxy.url("/"), 200, 4).await;
+    let lost = r.iter().filter(|(s, b)| *s != 200 || b != "p1").count();
+    assert!(lost <= 4, "{lost} of 200 answers were cut short");
+    assert_eq!(
+        proxy.workload("api").await["primary"]["upstreams"][1]["healthy"],
+        false
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
