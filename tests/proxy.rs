@@ -521,6 +521,34 @@ async fn a_silent_upstream_is_given_up_on_at_the_read_timeout_and_the_request_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_on_a_reused_connection_is_retried_on_another_upstream() {
+    let p1 = TestUpstream::start("p1").await;
+    let p2 = FaultyUpstream::start("p2").await;
+    let body = format!(
+        "[[workloads]]\nname = \"api\"\nprimary = [\"{}\", \"{}\"]\n",
+        p1.addr(),
+        p2.addr()
+    );
+    let proxy = ProxyProcess::start(&body).await;
+    // Keep-alive connections to both upstreams, pooled in the proxy.
+    let warm = fire(&proxy.url("/"), 200, 16).await;
+    assert!(warm.iter().all(|(s, _)| *s == 200));
+    // From now on p2 meets every request, on its pooled connections as on new ones, with half
+    // a response head and a reset; p1 is slower, so the balancer leans to p2. A reused
+    // connection failing is not blamed on the upstream (idle keep-alive connections close), so
+    // p2 is not ejected by it: the retry must still go to another upstream, or it may meet p2
+    // again and fail (Pool::pick_avoiding's unit test holds that part exactly).
+    p2.set(Fault::ResetInHead);
+    p1.set_delay(Duration::from_millis(30));
+    let r = fire(&proxy.url("/"), 100, 8).await;
+    assert!(
+        r.iter().all(|(s, b)| *s == 200 && b == "p1"),
+        "{:?}",
+        r.iter().find(|(s, b)| *s != 200 || b != "p1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_only_upstream_being_slow_is_a_504_not_an_ejection() {
     let slow = FaultyUpstream::start("slow").await;
     slow.set(Fault::BlackHole);

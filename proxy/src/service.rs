@@ -121,16 +121,29 @@ fn session_facts(req: &pingora_http::RequestHeader, rule: &StickyRule) -> Sessio
     facts
 }
 
-/// A healthy upstream from `preferred`, or from the other pool when `preferred` has none.
+/// A healthy upstream from `preferred`, or from the other pool when `preferred` has none;
+/// one other than `avoid` whenever either pool has one.
 fn pick(
     w: &Workload,
     preferred: PoolKind,
     now: u64,
     draws: (u32, u32),
+    avoid: Option<&Upstream>,
 ) -> Option<(PoolKind, Arc<Upstream>)> {
-    [preferred, preferred.other()]
-        .into_iter()
-        .find_map(|kind| w.pool(kind).pick(now, draws).map(|u| (kind, Arc::clone(u))))
+    let kinds = [preferred, preferred.other()];
+    avoid
+        .and_then(|avoid| {
+            kinds.into_iter().find_map(|kind| {
+                let pool = w.pool(kind);
+                pool.pick_avoiding(now, draws, avoid)
+                    .map(|u| (kind, Arc::clone(u)))
+            })
+        })
+        .or_else(|| {
+            kinds
+                .into_iter()
+                .find_map(|kind| w.pool(kind).pick(now, draws).map(|u| (kind, Arc::clone(u))))
+        })
 }
 
 /// Two uniform draws for the balancer and one for the pool split, from a thread-local RNG.
@@ -301,13 +314,15 @@ impl ProxyHttp for UmbraProxy {
         let Some(w) = ctx.workload.clone() else {
             return Error::e_explain(ErrorType::InternalError, "upstream_peer without a route");
         };
-        // A retry after a connect failure prefers the other pool.
-        let preferred = if ctx.attempts > 1 {
-            ctx.pool.other()
+        // A retry after a failure prefers the other pool, and another upstream than the one
+        // that failed (still held when the failure did not eject it: a reused connection).
+        let (preferred, failed) = if ctx.attempts > 1 {
+            let failed = ctx.attempt.take().map(|a| Arc::clone(a.upstream()));
+            (ctx.pool.other(), failed)
         } else {
-            ctx.pool
+            (ctx.pool, None)
         };
-        match pick(&w, preferred, now_ms(), draws().upstream) {
+        match pick(&w, preferred, now_ms(), draws().upstream, failed.as_deref()) {
             Some((pool, upstream)) => {
                 ctx.pool = pool;
                 let peer = peer_for(&upstream, ctx.upgrade_requested);
@@ -664,12 +679,14 @@ impl UmbraProxy {
 
 /// Whether an upstream of `w` other than `current`, in either pool, takes traffic now.
 fn healthy_elsewhere(w: &Workload, current: &Arc<Upstream>, now: u64) -> bool {
-    [PoolKind::Primary, PoolKind::Shadow].into_iter().any(|kind| {
-        w.pool(kind)
-            .members()
-            .iter()
-            .any(|u| !Arc::ptr_eq(u, current) && u.healthy(now))
-    })
+    [PoolKind::Primary, PoolKind::Shadow]
+        .into_iter()
+        .any(|kind| {
+            w.pool(kind)
+                .members()
+                .iter()
+                .any(|u| !Arc::ptr_eq(u, current) && u.healthy(now))
+        })
 }
 
 /// The prebuilt peer of `upstream`; a tunnel's copy has no read deadline, since a WebSocket may

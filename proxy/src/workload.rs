@@ -49,6 +49,24 @@ impl Pool {
         self.members.get(i)
     }
 
+    /// Like [`Pool::pick`], passing over `avoid` (where a retried request's first attempt
+    /// failed): `None` when no other member is healthy.
+    pub fn pick_avoiding(
+        &self,
+        now_ms: u64,
+        draws: (u32, u32),
+        avoid: &Upstream,
+    ) -> Option<&Arc<Upstream>> {
+        let load = |i: usize| {
+            let u = &self.members[i];
+            let mut load = u.load(now_ms);
+            load.healthy &= !std::ptr::eq(Arc::as_ptr(u), avoid);
+            load
+        };
+        let i = pick_two_choices(self.members.len(), load, draws)?;
+        self.members.get(i)
+    }
+
     /// (requests in flight, healthy members) for admission.
     pub fn occupancy(&self, now_ms: u64) -> (u64, u64) {
         self.members
@@ -423,4 +441,36 @@ impl Workload {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_retry_passes_over_the_upstream_that_failed_whatever_the_draws() {
+        let s = Duration::from_secs(1);
+        let registry = UpstreamRegistry::new(config::Timeouts {
+            connect: s,
+            read: s,
+            write: s,
+            idle: s,
+        });
+        let addrs: Vec<std::net::SocketAddr> = (1..=3)
+            .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect();
+        let pool = Pool::new(&addrs, &registry, &PeerSpec::default());
+        let failed = Arc::clone(&pool.members()[1]);
+        for a in 0..6 {
+            for b in 0..6 {
+                let picked = pool.pick_avoiding(0, (a, b), &failed).expect("two others");
+                assert!(!Arc::ptr_eq(picked, &failed), "draws ({a}, {b})");
+            }
+        }
+        let alone = Pool::new(&addrs[1..2], &registry, &PeerSpec::default());
+        assert!(alone.pick_avoiding(0, (0, 0), &failed).is_none());
+        assert!(alone.pick(0, (0, 0)).is_some());
+    }
 }
