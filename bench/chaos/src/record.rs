@@ -65,6 +65,11 @@ impl Recorder {
         }
     }
 
+    /// The recorder's clock now.
+    pub fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
     /// The recorder's clock reading for `at`.
     pub fn at(&self, at: Instant) -> Duration {
         at.saturating_duration_since(self.start)

@@ -11,6 +11,7 @@ use umbra_e2e::store::StoreReader;
 
 use crate::load::Load;
 use crate::record::Recorder;
+use crate::summary::Run;
 
 /// Fast clocks so a whole migration takes seconds. A 10 s history step needs four minutes of
 /// history before the forecaster has its 24 points, so in a scenario the trigger works on
@@ -171,6 +172,33 @@ impl ChaosStack {
                 .as_str()?
                 .to_string(),
         )
+    }
+
+    /// Gives up on a scenario whose premise did not happen (a ramp that never reached its
+    /// weight): the load so far, and what the controller said, as a missed row.
+    pub async fn abandon(&mut self, what: &str) -> Run {
+        let at = self.rec.now();
+        self.stop_load().await;
+        let status = status(&self.stack).await.unwrap_or_default();
+        let path: Vec<String> = self
+            .transitions()
+            .into_iter()
+            .map(|(_, to, _)| to)
+            .collect();
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        Run {
+            samples: self.rec.snapshot(),
+            fault_start: at,
+            fault_end: at,
+            state_ok: false,
+            state: format!("{what}: {}", status["migration_state"]),
+            exempt: false,
+            notes: format!(
+                "{what}; the controller's last reason: {}; transitions: {}",
+                status["last_reason"],
+                crate::scenario::path_of(&path)
+            ),
+        }
     }
 
     /// Addresses of the ready shadow instances, from the proxy's view.

@@ -14,8 +14,7 @@ pub async fn run(o: Options) -> anyhow::Result<Run> {
     settle(BEFORE).await;
     c.surge();
     if !c.weight_at_least(0.3, Duration::from_secs(90)).await {
-        c.stop_load().await;
-        anyhow::bail!("the ramp never reached 0.3");
+        return Ok(c.abandon("the ramp never reached 0.3").await);
     }
     let fault_start = Instant::now();
     c.stack.kill_controller();

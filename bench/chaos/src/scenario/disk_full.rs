@@ -31,8 +31,7 @@ pub async fn run(o: Options) -> anyhow::Result<Run> {
     settle(BEFORE).await;
     c.surge();
     if !c.weight_at_least(0.2, Duration::from_secs(90)).await {
-        c.stop_load().await;
-        anyhow::bail!("the ramp never reached 0.2");
+        return Ok(c.abandon("the ramp never reached 0.2").await);
     }
     let weight_before = c.weight().await.unwrap_or_default();
 

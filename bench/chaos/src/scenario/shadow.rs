@@ -13,25 +13,24 @@ use crate::summary::Run;
 /// Delay injected into every shadow instance: over the guard's 250 ms p99 ceiling.
 const SLOW: Duration = Duration::from_millis(600);
 
-/// A stack with the surge on and the ramp past 30%.
-async fn mid_ramp(o: Options) -> anyhow::Result<ChaosStack> {
+/// A stack with the surge on and the ramp past 30%, or the missed row if it never got there.
+async fn mid_ramp(o: Options) -> Result<ChaosStack, Run> {
     let mut c = ChaosStack::new(o.rate, "keep_warm", "10m");
     c.start().await;
     settle(BEFORE).await;
     c.surge();
     if !c.weight_at_least(0.3, Duration::from_secs(90)).await {
-        c.stop_load().await;
-        anyhow::bail!(
-            "the ramp never reached 0.3 (state {:?})",
-            c.state().await.unwrap_or_default()
-        );
+        return Err(c.abandon("the ramp never reached 0.3").await);
     }
     Ok(c)
 }
 
 /// One shadow instance SIGKILLed at weight 0.3.
 pub async fn killed(o: Options) -> anyhow::Result<Run> {
-    let mut c = mid_ramp(o).await?;
+    let mut c = match mid_ramp(o).await {
+        Ok(c) => c,
+        Err(missed) => return Ok(missed),
+    };
     let pids = c.stack.shadow_pids("api");
     let victim = *pids
         .first()
@@ -69,7 +68,10 @@ pub async fn killed(o: Options) -> anyhow::Result<Run> {
 
 /// Every shadow instance answers 600 ms late from weight 0.3 on.
 pub async fn slow(o: Options) -> anyhow::Result<Run> {
-    let mut c = mid_ramp(o).await?;
+    let mut c = match mid_ramp(o).await {
+        Ok(c) => c,
+        Err(missed) => return Ok(missed),
+    };
     let members = c.shadow_members().await;
     let weight = c.weight().await.unwrap_or_default();
     let fault_start = Instant::now();
