@@ -580,6 +580,30 @@ async fn an_upstream_that_breaks_its_answers_midway_is_ejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_http_health_check_fails_an_upstream_that_resets_midway_through_its_answer() {
+    // No traffic, so no passive ejection: only the active check can see it.
+    let tables =
+        "[proxy.health]\npath = \"/healthz\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\n\n";
+    let (proxy, ups) = one_broken_primary(Fault::ResetInBody, tables).await;
+    let down = eventually(Duration::from_secs(5), || async {
+        let w = proxy.workload("api").await;
+        (w["primary"]["upstreams"][1]["healthy"] == false).then_some(())
+    })
+    .await;
+    assert!(
+        down.is_some(),
+        "a 200 head followed by a reset passed the check"
+    );
+    ups[1].set(Fault::None);
+    let up = eventually(Duration::from_secs(5), || async {
+        let w = proxy.workload("api").await;
+        (w["primary"]["upstreams"][1]["healthy"] == true).then_some(())
+    })
+    .await;
+    assert!(up.is_some(), "healthy again once it answers whole");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn routing_404_timeouts_504_and_the_debug_header() {
     let (api, slow) = (
         TestUpstream::start("api").await,
