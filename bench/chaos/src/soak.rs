@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use umbra_e2e::procfs::{fds, rss_kib};
 
 use crate::record::{Outcome, Recorder};
-use crate::stack::{ChaosStack, set_delay};
+use crate::stack::{ChaosStack, get_json, set_delay};
 
 /// Controller clocks for the soak: unlike the scenarios, the forecaster gets enough history
 /// (24 points of 5 s) after two minutes and refits every 30 s, so it runs (and could leak) too.
@@ -54,14 +54,22 @@ pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Resu
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---|");
     let start = Instant::now();
-    let mut points = Vec::new();
-    let mut totals = (0usize, 0usize);
+    // Sampling runs beside the cycles, which take minutes each.
+    let sampler = Sampler {
+        proxy,
+        controller,
+        api: c.stack.api,
+        rec: c.rec.clone(),
+        start,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sampling = tokio::spawn(sampler.run(every, stop_rx));
     let mut cycle = 0u32;
-    let mut cycles_log = Vec::new();
     let mut next_cycle = start + Duration::from_secs(60);
-    let mut next_sample = start;
     while start.elapsed() < duration {
-        if Instant::now() >= next_cycle && start.elapsed() + CYCLE <= duration {
+        // A cycle takes well under two and a half minutes (its waits are bounded).
+        let room = duration.saturating_sub(start.elapsed()) >= Duration::from_secs(150);
+        if Instant::now() >= next_cycle && room {
             cycle += 1;
             let outcome = if cycle % 2 == 1 {
                 migrate_and_return(&mut c).await
@@ -69,24 +77,16 @@ pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Resu
                 migrate_and_roll_back(&mut c).await
             };
             println!("cycle {cycle}: {outcome}");
-            cycles_log.push(outcome);
             next_cycle += CYCLE;
-        }
-        if Instant::now() >= next_sample {
-            let p = sample(&c, proxy, controller, &c.rec, start).await;
-            totals.0 += p.requests;
-            totals.1 += p.failed;
-            println!("{}", row(&p));
-            points.push(p);
-            next_sample += every;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     c.stop_load().await;
-    let last = sample(&c, proxy, controller, &c.rec, start).await;
-    totals.0 += last.requests;
-    totals.1 += last.failed;
-    points.push(last);
+    stop_tx.send_replace(true);
+    let points = sampling.await?;
+    let (requests, failed) = points
+        .iter()
+        .fold((0, 0), |(r, f), p| (r + p.requests, f + p.failed));
     let migrations = c
         .stack
         .controller_metrics()
@@ -98,32 +98,69 @@ pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Resu
     println!();
     println!("{}", verdict(&points, duration));
     println!(
-        "requests {}, failed {}; {} cycles; controller counters: {}",
-        totals.0,
-        totals.1,
-        cycle,
+        "requests {requests}, failed {failed}; {cycle} cycles; controller counters: {}",
         migrations.join(", ")
     );
     Ok(())
 }
 
-async fn sample(
-    c: &ChaosStack,
+/// What the sampling task needs: the two pids, where to ask the controller its state, and the
+/// load's log (drained at each sample).
+struct Sampler {
     proxy: u32,
     controller: u32,
-    rec: &Recorder,
+    api: std::net::SocketAddr,
+    rec: Recorder,
     start: Instant,
-) -> Point {
-    let window = rec.drain();
-    Point {
-        at: start.elapsed(),
-        proxy_rss: rss_kib(proxy),
-        proxy_fds: fds(proxy),
-        controller_rss: rss_kib(controller),
-        controller_fds: fds(controller),
-        requests: window.len(),
-        failed: window.iter().filter(|s| s.outcome != Outcome::Ok).count(),
-        state: c.state().await.unwrap_or_else(|| "-".into()),
+}
+
+impl Sampler {
+    /// Samples every `every` until `stop`, then once more; prints each row as it is taken.
+    async fn run(
+        self,
+        every: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<Point> {
+        let mut points = Vec::new();
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            let p = self.sample().await;
+            println!("{}", row(&p));
+            points.push(p);
+            if stopping {
+                return points;
+            }
+        }
+    }
+
+    async fn sample(&self) -> Point {
+        let window = self.rec.drain();
+        let state = get_json(format!("http://{}/v1/status", self.api))
+            .await
+            .and_then(|s| {
+                s["workloads"]
+                    .as_array()?
+                    .iter()
+                    .find(|w| w["name"] == "api")?["migration_state"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "-".into());
+        Point {
+            at: self.start.elapsed(),
+            proxy_rss: rss_kib(self.proxy),
+            proxy_fds: fds(self.proxy),
+            controller_rss: rss_kib(self.controller),
+            controller_fds: fds(self.controller),
+            requests: window.len(),
+            failed: window.iter().filter(|s| s.outcome != Outcome::Ok).count(),
+            state,
+        }
     }
 }
 

@@ -165,15 +165,6 @@ impl ChaosStack {
         .await
     }
 
-    /// The controller's migration state now (`None` if its API does not answer).
-    pub async fn state(&self) -> Option<String> {
-        Some(
-            status(&self.stack).await?["migration_state"]
-                .as_str()?
-                .to_string(),
-        )
-    }
-
     /// Gives up on a scenario whose premise did not happen (a ramp that never reached its
     /// weight): the load so far, and what the controller said, as a missed row.
     pub async fn abandon(&mut self, what: &str) -> Run {

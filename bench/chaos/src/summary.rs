@@ -66,7 +66,8 @@ impl Row {
         let slow = before.map_or(SLOW_FLOOR, |b| (b * 5).max(SLOW_FLOOR));
         let recover = s
             .iter()
-            .filter(|x| x.sent >= run.fault_start)
+            // A request in flight when the fault began counts too.
+            .filter(|x| x.done() >= run.fault_start)
             .filter(|x| x.outcome != Outcome::Ok || x.latency > slow)
             .map(|x| x.done().saturating_sub(run.fault_start))
             .max();

@@ -84,7 +84,7 @@ async fn broken(o: Options, fault: Fault) -> anyhow::Result<Run> {
         },
         exempt: false,
         notes: format!(
-            "{fault:?} for {}; the proxy's health check marked it down after {}; serving again {} after the fault was lifted",
+            "{fault:?} for {}; the proxy took it out of rotation after {}; it served again {} after the fault was lifted",
             secs(FAULT),
             marked_down.map_or("never".into(), secs),
             back.map_or("never".into(), secs),
