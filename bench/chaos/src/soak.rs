@@ -95,8 +95,16 @@ pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Resu
         .filter(|l| l.starts_with("umbra_migrations_total{"))
         .map(str::to_string)
         .collect::<Vec<_>>();
+    let log = c.stack.log("controller.log");
     println!();
     println!("{}", verdict(&points, duration));
+    // That the forecaster and the ramps kept running to the end, not only that memory was flat.
+    println!(
+        "controller log: {} forecast refits, {} migration transitions, {} lines at ERROR",
+        log.matches("forecast refitted").count(),
+        log.matches("migration transition").count(),
+        log.lines().filter(|l| l.contains("ERROR")).count(),
+    );
     println!(
         "requests {requests}, failed {failed}; {cycle} cycles; controller counters: {}",
         migrations.join(", ")
@@ -180,15 +188,22 @@ fn row(p: &Point) -> String {
     )
 }
 
-/// Mean of the first and last windows (five minutes each, a third of a shorter soak) of each
-/// measure, and whether it grew: RSS by more than 10%, descriptors by more than 3.
+/// Median of the first and last windows (five minutes each, a third of a shorter soak) of each
+/// measure, and whether it grew: RSS by more than 10%, descriptors by more than 3. Medians,
+/// because a guard-rollback cycle holds a hundred slow requests (and their connections) open
+/// for a few seconds: a spike, not a leak.
 fn verdict(points: &[Point], duration: Duration) -> String {
     let ends = ENDS.min(duration / 3);
     let first: Vec<&Point> = points.iter().filter(|p| p.at <= ends).collect();
     let last: Vec<&Point> = points.iter().filter(|p| p.at + ends >= duration).collect();
-    let mean = |ps: &[&Point], f: &dyn Fn(&Point) -> Option<f64>| {
-        let v: Vec<f64> = ps.iter().filter_map(|p| f(p)).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    let median = |ps: &[&Point], f: &dyn Fn(&Point) -> Option<f64>| {
+        let mut v: Vec<f64> = ps.iter().filter_map(|p| f(p)).collect();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(v[n / 2]),
+            n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        }
     };
     type Measure = (&'static str, fn(&Point) -> Option<f64>, bool);
     let measures: [Measure; 4] = [
@@ -210,20 +225,32 @@ fn verdict(points: &[Point], duration: Duration) -> String {
         ),
     ];
     let mut out = format!(
-        "verdict (mean of the first {} vs the last {}):\n",
+        "verdict (median of the first {} vs the last {}):\n",
         humantime::format_duration(ends),
         humantime::format_duration(ends)
     );
     for (name, f, relative) in measures {
-        let (Some(a), Some(b)) = (mean(&first, &f), mean(&last, &f)) else {
+        let (Some(a), Some(b)) = (median(&first, &f), median(&last, &f)) else {
             out.push_str(&format!("- {name}: no samples\n"));
             continue;
         };
         let grew = if relative { b > a * 1.10 } else { b > a + 3.0 };
+        // Whether it still moves at the end, or has settled.
+        let settled: Vec<f64> = points
+            .iter()
+            .filter(|p| p.at + 2 * ends >= duration)
+            .filter_map(f)
+            .collect();
+        let (lo, hi) = settled
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(*v), hi.max(*v))
+            });
         out.push_str(&format!(
-            "- {name}: {a:.1} -> {b:.1} ({:+.1}%): {}\n",
+            "- {name}: {a:.1} -> {b:.1} ({:+.1}%): {}; range over the last {}: {lo:.1} to {hi:.1}\n",
             (b - a) / a.max(1e-9) * 100.0,
-            if grew { "GROWING" } else { "flat" }
+            if grew { "GROWING" } else { "flat" },
+            humantime::format_duration(2 * ends),
         ));
     }
     out
