@@ -55,6 +55,13 @@ pub struct PublishedForecast {
     pub signals_used: Vec<String>,
     /// Backtest MASE of the chosen model (how far to trust it; < 1 beats seasonal naive).
     pub mase: Option<f64>,
+    /// What the model combines, each with its weight where it has one (`mstl 0.52`).
+    pub members: Vec<String>,
+    /// Share of backtest points the band covered when built from the other folds, before
+    /// it was widened (`None` with fewer than two folds).
+    pub interval_coverage: Option<f64>,
+    /// How much the band was widened to cover its level on the backtest folds.
+    pub interval_scale: f64,
     /// How far demand rose within one start-up time in the history this was fitted on, at the
     /// policy's `rise_quantile` ([`policies::startup_rise`]); 0 when not learned.
     pub rise: f64,

@@ -231,6 +231,16 @@ fn forecast_one(
         model: f.model,
         signals_used: f.signals_used,
         mase,
+        members: f
+            .members
+            .iter()
+            .map(|(k, w)| match w {
+                Some(w) => format!("{k} {w:.2}"),
+                None => k.to_string(),
+            })
+            .collect(),
+        interval_coverage: Some(f.interval.held_out_coverage).filter(|c| c.is_finite()),
+        interval_scale: f.interval.scale,
         rise,
         made_at_ms: now_ms,
     };

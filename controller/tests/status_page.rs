@@ -68,6 +68,9 @@ fn state(now_ms: i64) -> ApiState {
                 Vec::new()
             },
             mase: Some(0.7),
+            members: vec!["mstl 0.61".into(), "ets 0.39".into()],
+            interval_coverage: Some(0.71),
+            interval_scale: 1.2,
             rise: 0.0,
             made_at_ms: now_ms,
         });
@@ -182,6 +185,11 @@ fn the_overview_of_1000_workloads_loads_within_a_second_filters_and_opens_a_deta
     assert!(dom.contains("<h1 id=\"workload\">w-0042</h1>"));
     assert!(dom.contains("<svg"), "no chart");
     assert!(dom.contains("<polyline"), "no observed line in the chart");
+    assert!(dom.contains("mstl 0.61, ets 0.39"), "no combination shown");
+    assert!(
+        dom.contains("80% band: covered 71% of each backtest fold from the others; widened ×1.20"),
+        "no interval check shown"
+    );
     assert!(
         dom.contains("forecast peak above capacity"),
         "no decision listed"

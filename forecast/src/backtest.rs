@@ -1,8 +1,8 @@
 //! Rolling-origin backtest of every model (and of `auto`) for `umbra backtest`.
 
-use crate::metrics::{mase, mean, smape};
+use crate::metrics::{coverage, mase, mean, smape};
 use crate::seasons::season_of;
-use crate::{ForecastError, ForecastOptions, Forecaster, ModelKind, Series};
+use crate::{ForecastError, ForecastOptions, Forecaster, IntervalCheck, ModelKind, Series};
 
 /// Scores of one model over the folds.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,11 @@ pub struct ModelBacktest {
     pub mean_mase: f64,
     /// Mean sMAPE over the folds where it ran.
     pub mean_smape: f64,
+    /// Share of each fold's actual values inside the forecast's interval (`NaN` where the
+    /// model failed).
+    pub coverage: Vec<f64>,
+    /// Mean coverage over the folds where it ran.
+    pub mean_coverage: f64,
     /// What `auto` chose on each fold (empty for fixed models).
     pub picks: Vec<String>,
 }
@@ -32,6 +37,12 @@ pub struct BacktestReport {
     pub models: Vec<ModelBacktest>,
     /// The model `auto` picks on the whole series.
     pub auto_pick: String,
+    /// What `auto`'s pick combines on the whole series, with weights where it has them.
+    pub auto_members: Vec<(ModelKind, Option<f64>)>,
+    /// Central level of the intervals whose coverage is reported.
+    pub level: f64,
+    /// How `auto`'s band held on its own selection folds, and how much it was widened.
+    pub interval: IntervalCheck,
 }
 
 /// Progress of a backtest: `done` of `total` model fits finished, `label` names the last.
@@ -110,6 +121,8 @@ impl Forecaster {
                 smape: Vec::new(),
                 mean_mase: f64::NAN,
                 mean_smape: f64::NAN,
+                coverage: Vec::new(),
+                mean_coverage: f64::NAN,
                 picks: Vec::new(),
             };
             for (f, origin) in origins.iter().enumerate() {
@@ -121,6 +134,7 @@ impl Forecaster {
                         tracing::info!(model = %name, fold = f, fell_back_to = %fc.model, "model could not fit");
                         result.mase.push(f64::NAN);
                         result.smape.push(f64::NAN);
+                        result.coverage.push(f64::NAN);
                     }
                     Ok(fc) => {
                         let filled = crate::grid::fill_missing(&train.values);
@@ -132,6 +146,13 @@ impl Forecaster {
                             .unzip();
                         result.mase.push(mase(&filled, &pairs.0, &pairs.1, season));
                         result.smape.push(smape(&pairs.0, &pairs.1));
+                        let (lower, upper): (Vec<f64>, Vec<f64>) = actual
+                            .iter()
+                            .zip(fc.lower.iter().zip(&fc.upper))
+                            .filter(|(a, _)| a.is_finite())
+                            .map(|(_, (l, u))| (*l, *u))
+                            .unzip();
+                        result.coverage.push(coverage(&pairs.0, &lower, &upper));
                         if row_options.model == ModelKind::Auto {
                             result.picks.push(fc.model);
                         }
@@ -140,6 +161,7 @@ impl Forecaster {
                         tracing::info!(model = %name, fold = f, error = %e, "backtest fit failed");
                         result.mase.push(f64::NAN);
                         result.smape.push(f64::NAN);
+                        result.coverage.push(f64::NAN);
                     }
                 }
                 done += 1;
@@ -152,13 +174,11 @@ impl Forecaster {
             }
             result.mean_mase = mean(result.mase.iter().copied().filter(|v| v.is_finite()));
             result.mean_smape = mean(result.smape.iter().copied().filter(|v| v.is_finite()));
+            result.mean_coverage =
+                mean(result.coverage.iter().copied().filter(|v| v.is_finite()));
             models.push(result);
         }
-        let auto_pick = self
-            .select(series, horizon, options)?
-            .model
-            .name()
-            .to_string();
+        let auto = self.forecast(series, horizon, options)?;
         progress(BacktestProgress {
             done: total,
             total,
@@ -168,7 +188,10 @@ impl Forecaster {
             horizon,
             fold_starts: origins.iter().map(|o| series.time_at(*o)).collect(),
             models,
-            auto_pick,
+            auto_pick: auto.model,
+            auto_members: auto.members,
+            level: options.level,
+            interval: auto.interval,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use augurs::prophet::wasmstan::WasmstanOptimizer;
 
 use crate::grid::fill_missing;
-use crate::intervals::band;
+use crate::intervals::{IntervalCheck, band, check};
 use crate::runner::Runner;
 use crate::seasons::{detect_periods, season_of};
 use crate::select::{ModelScore, Selection, choose};
@@ -33,6 +33,10 @@ pub struct Forecast {
     pub signals_used: Vec<String>,
     /// Backtest scores of the candidates, best first.
     pub scores: Vec<ModelScore>,
+    /// What an ensemble combined, with each member's weight where it has one.
+    pub members: Vec<(ModelKind, Option<f64>)>,
+    /// How the band at `level` held on the backtest folds, and how much it was widened.
+    pub interval: IntervalCheck,
 }
 
 impl Forecast {
@@ -100,10 +104,7 @@ impl Forecaster {
             && (!options.events.is_empty() || !options.regressors.is_empty());
         let needs_prophet = options.model == ModelKind::Prophet
             || (prophet_candidate
-                && matches!(
-                    options.model,
-                    ModelKind::Auto | ModelKind::MedianAll | ModelKind::MedianTop3
-                ));
+                && (options.model == ModelKind::Auto || options.model.is_ensemble()));
         let runner = self.runner(series, options, periods, needs_prophet);
         Ok(choose(
             &runner,
@@ -135,17 +136,19 @@ impl Forecaster {
             if *kind == ModelKind::Prophet && runner.optimizer.is_none() && i > 0 {
                 continue;
             }
-            let members = if *kind == selection.model {
-                selection.members.clone()
+            let (members, weights): (&[ModelKind], &[f64]) = if *kind == selection.model {
+                (&selection.members, &selection.weights)
             } else {
-                Vec::new()
+                (&[], &[])
             };
             if kind.is_ensemble() && members.is_empty() {
                 continue;
             }
-            match runner.run(*kind, &members, runner.values.len(), horizon) {
+            match runner.run(*kind, members, weights, runner.values.len(), horizon) {
                 Ok(run) => {
-                    let residuals: &[f64] = if i == 0 { &selection.residuals } else { &[] };
+                    // A fallback's band comes from seasonal-naive errors: the backtest
+                    // residuals are the chosen model's.
+                    let residuals: &[Vec<f64>] = if i == 0 { &selection.residuals } else { &[] };
                     let (lower, upper) = band(
                         &run.point,
                         residuals,
@@ -163,6 +166,16 @@ impl Forecaster {
                         model: kind.name().to_string(),
                         signals_used: run.signals,
                         scores: selection.scores.clone(),
+                        members: members
+                            .iter()
+                            .enumerate()
+                            .map(|(m, k)| (*k, weights.get(m).copied()))
+                            .collect(),
+                        interval: if i == 0 {
+                            check(&selection.residuals, options.level)
+                        } else {
+                            check(&[], options.level)
+                        },
                     });
                 }
                 Err(e) => {
@@ -209,6 +222,7 @@ impl Forecaster {
                 None
             },
             config: &self.config,
+            memo: Default::default(),
         }
     }
 

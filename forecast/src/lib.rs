@@ -26,6 +26,7 @@ pub use backtest::{BacktestProgress, BacktestReport, ModelBacktest};
 pub use error::ForecastError;
 pub use forecaster::{Forecast, Forecaster};
 pub use grid::{Gap, GridOptions, Regularised, read_series};
+pub use intervals::{CHECK_LEVEL, IntervalCheck};
 pub use m4::{M4Series, read_m4};
 pub use models::ModelKind;
 pub use options::{ForecastOptions, ForecasterConfig};

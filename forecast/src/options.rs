@@ -86,22 +86,19 @@ pub struct ForecasterConfig {
     pub prophet_in_auto: bool,
     /// Forecasts are clamped to the training range widened by this fraction of it.
     pub clamp_margin: f64,
-    /// Two backtest scores within this relative distance are a tie, won by the simpler model.
-    pub tie_tolerance: f64,
 }
 
 impl Default for ForecasterConfig {
-    /// 2 folds, 2016 training points (a week of 5-minute data, six weeks of half-hours),
-    /// Prophet on at most 1200 points and allowed in `Auto`, clamp margin 0.1, tie tolerance
-    /// 0.02.
+    /// 3 folds (the fewest that let each fold's interval be checked against the other two),
+    /// 2016 training points (a week of 5-minute data, six weeks of half-hours), Prophet on
+    /// at most 1200 points and allowed in `Auto`, clamp margin 0.1.
     fn default() -> Self {
         Self {
-            folds: 2,
+            folds: 3,
             max_train_points: 2016,
             prophet_max_points: 1200,
             prophet_in_auto: true,
             clamp_margin: 0.1,
-            tie_tolerance: 0.02,
         }
     }
 }

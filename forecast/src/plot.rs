@@ -253,6 +253,11 @@ mod tests {
             model: "mstl".into(),
             signals_used: Vec::new(),
             scores: Vec::new(),
+            members: Vec::new(),
+            interval: crate::IntervalCheck {
+                held_out_coverage: f64::NAN,
+                scale: 1.0,
+            },
         };
         let events = [EventWindow::new("A&B <final>", 40 * 3600, 44 * 3600)];
         let svg = render_svg(&history, &forecast, &events, 100, "demo");

@@ -1,9 +1,14 @@
 //! Runs one model on one training prefix of a series: window, fit, event uplift, clamp.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use augurs::prophet::wasmstan::WasmstanOptimizer;
 
 use crate::events::{History, apply_uplift};
-use crate::models::{FitInput, ModelKind, pointwise_median, predict_base};
+use crate::models::{
+    FitInput, ModelKind, pointwise_median, predict_base, same_forecast_as, weighted_mean,
+};
 use crate::transform::clamp_to_training;
 use crate::{EventWindow, ForecastError, ForecasterConfig, Regressor};
 
@@ -27,6 +32,10 @@ pub(crate) struct Runner<'a> {
     pub optimizer: Option<&'a WasmstanOptimizer>,
     /// Forecaster tuning.
     pub config: &'a ForecasterConfig,
+    /// MSTL forecasts made, by (model, window start, origin, horizon): a selection that
+    /// backtests `mstl-clip` beside `mstl` on data with nothing to clip, then refits the
+    /// members, would otherwise fit the same MSTL up to three times.
+    pub memo: RefCell<HashMap<(ModelKind, usize, usize, usize), Vec<f64>>>,
 }
 
 /// One model's forecast and the signals that changed it.
@@ -47,11 +56,13 @@ impl Runner<'_> {
     }
 
     /// Forecast of `kind` for `horizon` steps after `values[..origin]`; an ensemble combines
-    /// `members` (those that fail are left out).
+    /// `members` (those that fail are left out), [`ModelKind::WeightedTop3`] with `weights`
+    /// (one per member).
     pub fn run(
         &self,
         kind: ModelKind,
         members: &[ModelKind],
+        weights: &[f64],
         origin: usize,
         horizon: usize,
     ) -> Result<Run, ForecastError> {
@@ -59,10 +70,14 @@ impl Runner<'_> {
             return self.run_base(kind, origin, horizon);
         }
         let mut runs = Vec::new();
+        let mut used_weights = Vec::new();
         let mut last_error = None;
-        for m in members {
+        for (i, m) in members.iter().enumerate() {
             match self.run_base(*m, origin, horizon) {
-                Ok(r) => runs.push(r),
+                Ok(r) => {
+                    runs.push(r);
+                    used_weights.push(weights.get(i).copied().unwrap_or(1.0));
+                }
                 Err(e) => last_error = Some(e),
             }
         }
@@ -71,7 +86,14 @@ impl Runner<'_> {
                 .unwrap_or_else(|| ForecastError::model(kind.name(), "no members to combine")));
         }
         let points: Vec<&[f64]> = runs.iter().map(|r| r.point.as_slice()).collect();
-        let point = pointwise_median(&points);
+        let point = if kind == ModelKind::WeightedTop3 {
+            weighted_mean(&points, &used_weights)
+        } else {
+            pointwise_median(&points)
+        };
+        if point.is_empty() {
+            return Err(ForecastError::model(kind.name(), "no member with a positive weight"));
+        }
         let mut signals: Vec<String> = runs.iter().flat_map(|r| r.signals.clone()).collect();
         signals.sort();
         signals.dedup();
@@ -108,7 +130,7 @@ impl Runner<'_> {
             optimizer: self.optimizer,
             prophet_max_points: self.config.prophet_max_points,
         };
-        let mut point = predict_base(kind, &input, horizon)?;
+        let mut point = self.predict_memoised(kind, &input, from, origin, horizon)?;
         let mut signals = Vec::new();
         if kind.uses_signals_natively() {
             let (t0, t1) = (start, start + (train.len() + horizon) as i64 * self.step);
@@ -144,6 +166,28 @@ impl Runner<'_> {
         signals.sort();
         signals.dedup();
         Ok(Run { point, signals })
+    }
+
+    /// [`predict_base`], reusing an MSTL forecast already made on the same window.
+    fn predict_memoised(
+        &self,
+        kind: ModelKind,
+        input: &FitInput<'_>,
+        from: usize,
+        origin: usize,
+        horizon: usize,
+    ) -> Result<Vec<f64>, ForecastError> {
+        if !matches!(kind, ModelKind::Mstl | ModelKind::MstlClipped | ModelKind::MstlLog) {
+            return predict_base(kind, input, horizon);
+        }
+        let kind = same_forecast_as(kind, input);
+        let key = (kind, from, origin, horizon);
+        if let Some(point) = self.memo.borrow().get(&key) {
+            return Ok(point.clone());
+        }
+        let point = predict_base(kind, input, horizon)?;
+        self.memo.borrow_mut().insert(key, point.clone());
+        Ok(point)
     }
 
     fn regressors_for(&self, from: usize, to: usize) -> Result<Vec<Regressor>, ForecastError> {

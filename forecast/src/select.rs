@@ -1,10 +1,19 @@
 //! Per-series model choice by rolling-origin backtest over recent folds.
+//!
+//! `Auto` forecasts with the mean of the three candidates that backtested best, weighted by
+//! the inverse square of their backtest MASE. Picking the single best candidate chose on a
+//! few noisy numbers and was catastrophic where the folds rewarded an old regime (a seasonal
+//! naive kept after a level shift: MASE 15 on a bench trace); the weighted mean rarely
+//! follows one bad choice all the way, and a clear winner still gets most of the weight.
 
 use std::collections::BTreeMap;
 
 use crate::metrics::{mase, mean, smape};
-use crate::models::{ModelKind, pointwise_median};
+use crate::models::{ModelKind, pointwise_median, weighted_mean};
 use crate::runner::Runner;
+
+/// How many of the best-backtested candidates `Auto` combines.
+const TOP: usize = 3;
 
 /// Backtest score of one candidate, averaged over folds.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +24,8 @@ pub struct ModelScore {
     pub mase: f64,
     /// Mean sMAPE (percent) over folds.
     pub smape: f64,
+    /// MASE per fold, oldest first (`inf` where it failed).
+    pub folds: Vec<f64>,
     /// Why it failed, if it did.
     pub error: Option<String>,
 }
@@ -27,44 +38,56 @@ pub struct Selection {
     pub model: ModelKind,
     /// Base models the chosen ensemble combines (empty for a base model).
     pub members: Vec<ModelKind>,
+    /// Weight of each member of a [`ModelKind::WeightedTop3`] (sums to 1; empty otherwise).
+    pub weights: Vec<f64>,
     /// Detected seasonal periods, in steps.
     pub periods: Vec<usize>,
     /// Natural season in steps (seasonal naive lag and MASE scale).
     pub season: usize,
     /// Backtest scores of every candidate, best first.
     pub scores: Vec<ModelScore>,
-    /// Backtest errors (actual - forecast) of the chosen model, for interval calibration.
-    pub residuals: Vec<f64>,
+    /// Backtest errors (actual - forecast) of the chosen model, one list per fold, oldest
+    /// first, for interval calibration. A weighted combination's errors on a fold come from
+    /// weights chosen on the other folds, so they are out of sample like the forecast's.
+    pub residuals: Vec<Vec<f64>>,
     /// What to try, in order, if the chosen model fails when refitted.
     pub fallbacks: Vec<ModelKind>,
     /// Horizon the selection was made for.
     pub horizon: usize,
 }
 
-/// Forecasts and errors of every candidate on every fold.
+/// Forecasts and scores of every candidate on every fold.
 struct FoldResults {
     origins: Vec<usize>,
     /// model -> one forecast (or error) per fold
     runs: BTreeMap<ModelKind, Vec<Result<Vec<f64>, String>>>,
 }
 
-/// Chooses a model for `requested` (which may be `Auto`) by backtest on `folds` recent windows.
+/// Chooses a model for `requested` (which may be `Auto`) by backtest on recent folds.
 pub(crate) fn choose(
     runner: &Runner<'_>,
     requested: ModelKind,
     horizon: usize,
     allow_prophet: bool,
 ) -> Selection {
-    let base_candidates: Vec<ModelKind> = match requested {
-        ModelKind::Auto | ModelKind::MedianTop3 | ModelKind::MedianAll => ModelKind::ALL
+    let base_candidates: Vec<ModelKind> = if requested == ModelKind::Auto || requested.is_ensemble()
+    {
+        ModelKind::ALL
             .into_iter()
             .filter(|k| !k.is_ensemble())
             .filter(|k| *k != ModelKind::Prophet || allow_prophet)
-            .collect(),
-        other => vec![other],
+            .collect()
+    } else {
+        vec![requested]
     };
+    // `Auto` forecasts with the weighted combination; the medians are scored beside it so
+    // the report shows what they would have done.
     let ensembles: Vec<ModelKind> = match requested {
-        ModelKind::Auto => vec![ModelKind::MedianTop3, ModelKind::MedianAll],
+        ModelKind::Auto => vec![
+            ModelKind::MedianTop3,
+            ModelKind::MedianAll,
+            ModelKind::WeightedTop3,
+        ],
         k if k.is_ensemble() => vec![k],
         _ => Vec::new(),
     };
@@ -72,10 +95,11 @@ pub(crate) fn choose(
     // Folds at least a season long: a one-step fold of daily data would choose on one number.
     let fold_len = horizon.max(runner.season);
     let min_train = (2 * runner.season).max(2 * fold_len).max(8);
-    let origins: Vec<usize> = (1..=runner.config.folds.max(1))
+    let mut origins: Vec<usize> = (1..=runner.config.folds.max(1))
         .filter_map(|f| n.checked_sub(f * fold_len))
         .filter(|o| *o >= min_train)
         .collect();
+    origins.reverse();
     let mut folds = FoldResults {
         origins,
         runs: BTreeMap::new(),
@@ -97,40 +121,42 @@ pub(crate) fn choose(
         .iter()
         .map(|k| score(runner, &folds, *k))
         .collect();
-    let mut members_of: BTreeMap<ModelKind, Vec<ModelKind>> = BTreeMap::new();
+    let all_folds: Vec<usize> = (0..folds.origins.len()).collect();
+    let mut members_of: BTreeMap<ModelKind, (Vec<ModelKind>, Vec<f64>)> = BTreeMap::new();
     for ensemble in &ensembles {
-        let mut usable: Vec<&ModelScore> = scores.iter().filter(|s| s.mase.is_finite()).collect();
-        usable.sort_by(|a, b| a.mase.total_cmp(&b.mase));
-        let take = if *ensemble == ModelKind::MedianTop3 {
-            3
-        } else {
-            usable.len()
-        };
-        let members: Vec<ModelKind> = usable.iter().take(take).map(|s| s.model).collect();
-        let runs = (0..folds.origins.len())
-            .map(|f| {
-                let points: Vec<&[f64]> = members
-                    .iter()
-                    .filter_map(|m| folds.runs.get(m)?.get(f)?.as_ref().ok())
-                    .map(Vec::as_slice)
-                    .collect();
-                if points.len() < 2 {
-                    Err("fewer than two members fit".to_string())
+        let base = &scores[..base_candidates.len()];
+        let (members, weights) = membership(*ensemble, base, &all_folds);
+        let runs = all_folds
+            .iter()
+            .map(|&f| {
+                if *ensemble == ModelKind::WeightedTop3 {
+                    // Weighted on the other folds only: this fold's score is out of sample.
+                    let others: Vec<usize> = all_folds.iter().copied().filter(|g| *g != f).collect();
+                    let others = if others.is_empty() { all_folds.clone() } else { others };
+                    let (members, weights) = membership(*ensemble, base, &others);
+                    combine(&folds, f, &members, &weights, *ensemble)
                 } else {
-                    Ok(pointwise_median(&points))
+                    combine(&folds, f, &members, &weights, *ensemble)
                 }
             })
             .collect();
         folds.runs.insert(*ensemble, runs);
         scores.push(score(runner, &folds, *ensemble));
-        members_of.insert(*ensemble, members);
+        members_of.insert(*ensemble, (members, weights));
     }
     scores.sort_by(|a, b| a.mase.total_cmp(&b.mase));
 
     // Only `Auto` chooses; a named model (an ensemble too) is kept, its folds only calibrate.
     let model = match requested {
         ModelKind::Auto => {
-            pick(&scores, runner.config.tie_tolerance).unwrap_or(ModelKind::SeasonalNaive)
+            let usable = members_of
+                .get(&ModelKind::WeightedTop3)
+                .is_some_and(|(m, _)| !m.is_empty());
+            if usable {
+                ModelKind::WeightedTop3
+            } else {
+                ModelKind::SeasonalNaive
+            }
         }
         other => other,
     };
@@ -141,18 +167,17 @@ pub(crate) fn choose(
         .filter_map(|(origin, run)| {
             let point = run.as_ref().ok()?;
             Some(
-                runner.values[*origin..*origin + fold_len]
+                runner.values[*origin..*origin + point.len()]
                     .iter()
                     .zip(point)
                     .map(|(a, p)| a - p)
                     .collect::<Vec<_>>(),
             )
         })
-        .flatten()
         .collect();
     let mut fallbacks: Vec<ModelKind> = scores
         .iter()
-        .filter(|s| s.mase.is_finite() && s.model != model)
+        .filter(|s| s.mase.is_finite() && s.model != model && !s.model.is_ensemble())
         .map(|s| s.model)
         .collect();
     for last_resort in [ModelKind::SeasonalNaive, ModelKind::Ets] {
@@ -160,10 +185,16 @@ pub(crate) fn choose(
             fallbacks.push(last_resort);
         }
     }
-    tracing::debug!(%model, folds = folds.origins.len(), "model selected");
+    let (members, weights) = members_of.remove(&model).unwrap_or_default();
+    tracing::debug!(%model, ?members, ?weights, folds = folds.origins.len(), "model selected");
     Selection {
         model,
-        members: members_of.remove(&model).unwrap_or_default(),
+        weights: if model == ModelKind::WeightedTop3 {
+            weights
+        } else {
+            Vec::new()
+        },
+        members,
         periods: runner.periods.clone(),
         season: runner.season,
         scores,
@@ -173,8 +204,62 @@ pub(crate) fn choose(
     }
 }
 
+/// The members of `ensemble` (and their weights) judged on the folds `on`: the base
+/// candidates that ran on all of them, best mean MASE first; all of them for the median of
+/// all, the best three otherwise, weighted by inverse squared MASE for the weighted mean.
+fn membership(
+    ensemble: ModelKind,
+    base: &[ModelScore],
+    on: &[usize],
+) -> (Vec<ModelKind>, Vec<f64>) {
+    let mut ranked: Vec<(f64, ModelKind)> = base
+        .iter()
+        .filter_map(|s| {
+            let picked: Vec<f64> = on.iter().filter_map(|f| s.folds.get(*f).copied()).collect();
+            let m = mean(picked.iter().copied());
+            (picked.len() == on.len() && m.is_finite()).then_some((m, s.model))
+        })
+        .collect();
+    // Ties keep the simpler model first (`base` is in `ModelKind::ALL` order).
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let take = if ensemble == ModelKind::MedianAll {
+        ranked.len()
+    } else {
+        TOP
+    };
+    ranked.truncate(take);
+    let members = ranked.iter().map(|(_, k)| *k).collect();
+    // A perfect backtest (MASE 0) must not divide by zero: floor the error.
+    let raw: Vec<f64> = ranked.iter().map(|(m, _)| m.max(1e-6).powi(-2)).collect();
+    let total: f64 = raw.iter().sum();
+    let weights = raw.iter().map(|w| w / total).collect();
+    (members, weights)
+}
+
+/// The ensemble's forecast on fold `f` from its members' fold forecasts.
+fn combine(
+    folds: &FoldResults,
+    f: usize,
+    members: &[ModelKind],
+    weights: &[f64],
+    ensemble: ModelKind,
+) -> Result<Vec<f64>, String> {
+    let mut points: Vec<&[f64]> = Vec::new();
+    let mut used = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        if let Some(Ok(p)) = folds.runs.get(m).and_then(|r| r.get(f)) {
+            points.push(p);
+            used.push(weights.get(i).copied().unwrap_or(1.0));
+        }
+    }
+    match ensemble {
+        ModelKind::WeightedTop3 if !points.is_empty() => Ok(weighted_mean(&points, &used)),
+        _ if points.len() >= 2 => Ok(pointwise_median(&points)),
+        _ => Err("fewer than two members fit".to_string()),
+    }
+}
+
 fn score(runner: &Runner<'_>, folds: &FoldResults, model: ModelKind) -> ModelScore {
-    let horizon_of = |p: &Vec<f64>| p.len();
     let mut mases = Vec::new();
     let mut smapes = Vec::new();
     let mut error = None;
@@ -185,11 +270,11 @@ fn score(runner: &Runner<'_>, folds: &FoldResults, model: ModelKind) -> ModelSco
     {
         match run {
             Ok(point) => {
-                let h = horizon_of(point);
                 let from = origin.saturating_sub(runner.config.max_train_points);
                 let train = &runner.values[from..*origin];
-                let actual = &runner.values[*origin..*origin + h];
-                mases.push(mase(train, actual, point, runner.season));
+                let actual = &runner.values[*origin..*origin + point.len()];
+                let m = mase(train, actual, point, runner.season);
+                mases.push(if m.is_nan() { f64::INFINITY } else { m });
                 smapes.push(smape(actual, point));
             }
             Err(e) => {
@@ -204,45 +289,67 @@ fn score(runner: &Runner<'_>, folds: &FoldResults, model: ModelKind) -> ModelSco
         model,
         mase: if m.is_nan() { f64::INFINITY } else { m },
         smape: mean(smapes.into_iter()),
+        folds: mases,
         error,
     }
-}
-
-/// The simplest model whose score is within `tolerance` of the best (scores sorted ascending).
-fn pick(scores: &[ModelScore], tolerance: f64) -> Option<ModelKind> {
-    let best = scores.first().filter(|s| s.mase.is_finite())?.mase;
-    let limit = best * (1.0 + tolerance) + 1e-9;
-    ModelKind::ALL
-        .into_iter()
-        .find(|k| scores.iter().any(|s| s.model == *k && s.mase <= limit))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s(model: ModelKind, mase: f64) -> ModelScore {
+    fn s(model: ModelKind, folds: &[f64]) -> ModelScore {
         ModelScore {
             model,
-            mase,
+            mase: mean(folds.iter().copied()),
             smape: 0.0,
+            folds: folds.to_vec(),
             error: None,
         }
     }
 
     #[test]
-    fn ties_go_to_the_simpler_model() {
-        let scores = [
-            s(ModelKind::Mstl, 0.500),
-            s(ModelKind::SeasonalNaive, 0.505),
+    fn the_best_three_are_weighted_by_inverse_squared_error() {
+        let base = [
+            s(ModelKind::SeasonalNaive, &[1.0, 1.0]),
+            s(ModelKind::Ets, &[0.5, 0.5]),
+            s(ModelKind::Mstl, &[f64::INFINITY, 0.1]),
+            s(ModelKind::MstlLog, &[2.0, 2.0]),
+            s(ModelKind::MedianOfPeriods, &[4.0, 4.0]),
         ];
-        assert_eq!(pick(&scores, 0.02), Some(ModelKind::SeasonalNaive));
-        assert_eq!(pick(&scores, 0.0), Some(ModelKind::Mstl));
+        let (members, weights) = membership(ModelKind::WeightedTop3, &base, &[0, 1]);
+        // MSTL failed on a fold: out, however good its other fold.
+        assert_eq!(
+            members,
+            [ModelKind::Ets, ModelKind::SeasonalNaive, ModelKind::MstlLog]
+        );
+        // 1/0.25 : 1/1 : 1/4 = 16 : 4 : 1.
+        let expected = [16.0 / 21.0, 4.0 / 21.0, 1.0 / 21.0];
+        for (w, e) in weights.iter().zip(expected) {
+            assert!((w - e).abs() < 1e-12, "{weights:?}");
+        }
+        // Judged on the second fold alone, MSTL is in and leads.
+        let (members, _) = membership(ModelKind::WeightedTop3, &base, &[1]);
+        assert_eq!(members[0], ModelKind::Mstl);
     }
 
     #[test]
-    fn nothing_finite_means_no_pick() {
-        assert_eq!(pick(&[s(ModelKind::Ets, f64::INFINITY)], 0.02), None);
-        assert_eq!(pick(&[], 0.02), None);
+    fn a_perfect_backtest_does_not_divide_by_zero() {
+        let base = [s(ModelKind::SeasonalNaive, &[0.0]), s(ModelKind::Ets, &[1.0])];
+        let (_, weights) = membership(ModelKind::WeightedTop3, &base, &[0]);
+        assert!(weights.iter().all(|w| w.is_finite()));
+        assert!(weights[0] > 0.999_999);
+    }
+
+    #[test]
+    fn the_median_of_all_takes_every_candidate_that_ran() {
+        let base = [
+            s(ModelKind::SeasonalNaive, &[1.0]),
+            s(ModelKind::Ets, &[f64::INFINITY]),
+            s(ModelKind::Mstl, &[0.5]),
+        ];
+        let (members, _) = membership(ModelKind::MedianAll, &base, &[0]);
+        assert_eq!(members, [ModelKind::Mstl, ModelKind::SeasonalNaive]);
+        assert!(membership(ModelKind::MedianAll, &[], &[0]).0.is_empty());
     }
 }

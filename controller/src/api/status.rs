@@ -50,6 +50,14 @@ pub struct WorkloadReport {
     pub forecast_model: Option<String>,
     /// Its backtest MASE.
     pub forecast_mase: Option<f64>,
+    /// What the model combines, with weights (`mstl 0.52`).
+    pub forecast_members: Vec<String>,
+    /// Interval level of the forecast band.
+    pub forecast_level: Option<f64>,
+    /// Share of backtest points the band covered when built from the other folds.
+    pub forecast_interval_coverage: Option<f64>,
+    /// How much the band was widened to cover its level on the backtest.
+    pub forecast_interval_scale: Option<f64>,
     /// Signals the forecast used.
     pub signals_used: Vec<String>,
     /// Why the last decision was taken.
@@ -119,6 +127,10 @@ fn workload_report(
             .and_then(|f| f.upper.iter().copied().reduce(f64::max)),
         forecast_model: f.as_ref().map(|f| f.model.clone()),
         forecast_mase: f.as_ref().and_then(|f| f.mase),
+        forecast_members: f.as_ref().map(|f| f.members.clone()).unwrap_or_default(),
+        forecast_level: f.as_ref().map(|f| f.level),
+        forecast_interval_coverage: f.as_ref().and_then(|f| f.interval_coverage),
+        forecast_interval_scale: f.as_ref().map(|f| f.interval_scale),
         signals_used: f.map(|f| f.signals_used).unwrap_or_default(),
         last_reason: s.last_reason,
         would_do: s.would_do,

@@ -97,6 +97,10 @@ pub fn run_forecast(args: &ForecastArgs) -> anyhow::Result<()> {
         fc.signals_used.join(", ")
     };
     eprintln!("model: {} (signals used: {signals})", fc.model);
+    if !fc.members.is_empty() {
+        eprintln!("combines: {}", members_text(&fc.members));
+    }
+    eprintln!("{}", interval_text(fc.level, &fc.interval));
     let mut csv = String::from("timestamp,yhat,yhat_lower,yhat_upper\n");
     for i in 0..fc.point.len() {
         csv.push_str(&format!(
@@ -169,8 +173,12 @@ pub fn format_report(report: &BacktestReport) -> String {
             .join(", ")
     );
     out.push_str(&format!(
-        "{:<16} {:>9} {:>9}  {}\n",
-        "model", "MASE", "sMAPE%", "MASE per fold"
+        "{:<16} {:>9} {:>9} {:>8}  {}\n",
+        "model",
+        "MASE",
+        "sMAPE%",
+        format!("cover{:.0}%", 100.0 * report.level),
+        "MASE per fold"
     ));
     for m in &report.models {
         let per_fold: Vec<String> = m.mase.iter().map(|v| format!("{v:.3}")).collect();
@@ -180,10 +188,11 @@ pub fn format_report(report: &BacktestReport) -> String {
             format!("  picked: {}", m.picks.join(", "))
         };
         out.push_str(&format!(
-            "{:<16} {:>9.3} {:>9.2}  {}{picks}\n",
+            "{:<16} {:>9.3} {:>9.2} {:>8.1}  {}{picks}\n",
             m.model,
             m.mean_mase,
             m.mean_smape,
+            100.0 * m.mean_coverage,
             per_fold.join(" ")
         ));
     }
@@ -191,7 +200,44 @@ pub fn format_report(report: &BacktestReport) -> String {
         "auto picks on the whole series: {}\n",
         report.auto_pick
     ));
+    if !report.auto_members.is_empty() {
+        out.push_str(&format!(
+            "  combining {} (the best three by backtest MASE, weighted by its inverse square)\n",
+            members_text(&report.auto_members)
+        ));
+    }
+    out.push_str(&format!(
+        "  {}\n",
+        interval_text(report.level, &report.interval)
+    ));
     out
+}
+
+/// `mstl 0.52, ets 0.31, snaive 0.17` (a median's members have no weight).
+fn members_text(members: &[(forecast::ModelKind, Option<f64>)]) -> String {
+    members
+        .iter()
+        .map(|(k, w)| match w {
+            Some(w) => format!("{k} {w:.2}"),
+            None => k.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the cross-fold check of the interval found, in a line.
+fn interval_text(level: f64, check: &forecast::IntervalCheck) -> String {
+    let pct = 100.0 * level;
+    if check.held_out_coverage.is_finite() {
+        format!(
+            "interval: the {pct:.0}% band built from the other backtest folds covered {:.0}% of \
+             each fold's points; widened x{:.2}",
+            100.0 * check.held_out_coverage,
+            check.scale
+        )
+    } else {
+        format!("interval: {pct:.0}% band from too few backtest folds to check")
+    }
 }
 
 fn load_series(path: &Path, max_gap: usize) -> anyhow::Result<Series> {

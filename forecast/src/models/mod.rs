@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use augurs::prophet::wasmstan::WasmstanOptimizer;
 
-pub(crate) use ensemble::pointwise_median;
+pub(crate) use ensemble::{pointwise_median, weighted_mean};
 
 use crate::{EventWindow, ForecastError, Regressor};
 
@@ -42,11 +42,14 @@ pub enum ModelKind {
     MedianTop3,
     /// Pointwise median of all base models that fit.
     MedianAll,
+    /// Mean of the three base models that backtested best, each weighted by the inverse
+    /// square of its backtest MASE (what `Auto` forecasts with).
+    WeightedTop3,
 }
 
 impl ModelKind {
     /// Every concrete (non-`Auto`) model, simplest first: ties go to the earlier one.
-    pub const ALL: [ModelKind; 11] = [
+    pub const ALL: [ModelKind; 12] = [
         ModelKind::SeasonalNaive,
         ModelKind::WeeklyNaive,
         ModelKind::MedianOfPeriods,
@@ -57,6 +60,7 @@ impl ModelKind {
         ModelKind::MstlLog,
         ModelKind::MedianTop3,
         ModelKind::MedianAll,
+        ModelKind::WeightedTop3,
         ModelKind::Prophet,
     ];
 
@@ -75,12 +79,16 @@ impl ModelKind {
             ModelKind::Prophet => "prophet",
             ModelKind::MedianTop3 => "median-top3",
             ModelKind::MedianAll => "median-all",
+            ModelKind::WeightedTop3 => "weighted-top3",
         }
     }
 
     /// True for the combinations of other models.
     pub fn is_ensemble(self) -> bool {
-        matches!(self, ModelKind::MedianTop3 | ModelKind::MedianAll)
+        matches!(
+            self,
+            ModelKind::MedianTop3 | ModelKind::MedianAll | ModelKind::WeightedTop3
+        )
     }
 
     /// True for models that take events and regressors themselves (others get the
@@ -139,6 +147,16 @@ pub(crate) struct FitInput<'a> {
     pub prophet_max_points: usize,
 }
 
+/// The model whose forecast `kind`'s is on this input: [`ModelKind::Mstl`] for
+/// [`ModelKind::MstlClipped`] when clipping changes nothing, `kind` otherwise.
+pub(crate) fn same_forecast_as(kind: ModelKind, input: &FitInput<'_>) -> ModelKind {
+    if kind == ModelKind::MstlClipped && mstl::clipping_changes_nothing(input) {
+        ModelKind::Mstl
+    } else {
+        kind
+    }
+}
+
 /// Point forecast of a base (non-ensemble) model for `horizon` steps after the training data.
 pub(crate) fn predict_base(
     kind: ModelKind,
@@ -158,7 +176,10 @@ pub(crate) fn predict_base(
         ModelKind::MstlClipped => mstl::forecast(input, mstl::Variant::Clipped, horizon),
         ModelKind::MstlLog => mstl::forecast(input, mstl::Variant::Log1p, horizon),
         ModelKind::Prophet => prophet::forecast(input, horizon),
-        ModelKind::Auto | ModelKind::MedianTop3 | ModelKind::MedianAll => Err(
+        ModelKind::Auto
+        | ModelKind::MedianTop3
+        | ModelKind::MedianAll
+        | ModelKind::WeightedTop3 => Err(
             ForecastError::model(kind.name(), "not a base model; resolve it first"),
         ),
     }

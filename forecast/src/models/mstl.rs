@@ -19,6 +19,25 @@ pub(crate) enum Variant {
     Log1p,
 }
 
+/// The data with outliers clipped, on a rolling window an eighth of the shortest period.
+fn clipped(values: &[f64], periods: &[usize]) -> Vec<f64> {
+    let window = (periods.first().copied().unwrap_or(24) / 8).clamp(3, 25) | 1;
+    clip_outliers(values, window, 5.0)
+}
+
+/// Whether [`Variant::Clipped`] would fit exactly the data [`Variant::Raw`] fits (no outlier
+/// to clip, the usual case): then its forecast is the raw one, and need not be fitted again.
+pub(crate) fn clipping_changes_nothing(input: &FitInput<'_>) -> bool {
+    let n = input.values.len();
+    let periods: Vec<usize> = input
+        .periods
+        .iter()
+        .copied()
+        .filter(|p| *p >= 2 && n >= 2 * p)
+        .collect();
+    !periods.is_empty() && clipped(input.values, &periods) == input.values
+}
+
 /// MSTL point forecast; fails when no detected period has two full cycles in the data.
 pub(crate) fn forecast(
     input: &FitInput<'_>,
@@ -45,10 +64,7 @@ pub(crate) fn forecast(
     }
     let data = match variant {
         Variant::Raw => input.values.to_vec(),
-        Variant::Clipped => {
-            let window = (periods[0] / 8).clamp(3, 25) | 1;
-            clip_outliers(input.values, window, 5.0)
-        }
+        Variant::Clipped => clipped(input.values, &periods),
         Variant::Log1p => log1p(input.values)
             .ok_or_else(|| ForecastError::model(name, "values <= -1 have no log1p"))?,
     };
@@ -67,4 +83,48 @@ pub(crate) fn forecast(
         return Err(ForecastError::model(name, "non-finite forecast"));
     }
     Ok(point)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(values: &'a [f64], periods: &'a [usize]) -> FitInput<'a> {
+        FitInput {
+            values,
+            start: 0,
+            step: 3600,
+            periods,
+            season: 24,
+            events: &[],
+            regressors: &[],
+            optimizer: None,
+            prophet_max_points: 1000,
+        }
+    }
+
+    #[test]
+    fn clipping_is_known_to_change_nothing_only_without_outliers() {
+        // A daily cycle with noise (on a smooth curve most rolling medians are exact, so the
+        // robust spread is zero and nothing is ever clipped).
+        let smooth: Vec<f64> = (0..24 * 7)
+            .map(|i| {
+                100.0
+                    + 20.0 * (i as f64 / 24.0 * std::f64::consts::TAU).sin()
+                    + ((i * 37) % 11) as f64 * 3.0
+            })
+            .collect();
+        assert!(clipping_changes_nothing(&input(&smooth, &[24])));
+        let mut spiky = smooth.clone();
+        spiky[100] = 10_000.0;
+        assert!(!clipping_changes_nothing(&input(&spiky, &[24])));
+        // No period with two cycles: MSTL cannot run, so nothing is shared.
+        assert!(!clipping_changes_nothing(&input(&smooth[..30], &[24])));
+        // Where nothing changes, the two variants forecast the same.
+        let (raw, clip) = (
+            forecast(&input(&smooth, &[24]), Variant::Raw, 24).expect("raw"),
+            forecast(&input(&smooth, &[24]), Variant::Clipped, 24).expect("clipped"),
+        );
+        assert_eq!(raw, clip);
+    }
 }

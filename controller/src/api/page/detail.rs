@@ -34,7 +34,7 @@ pub async fn detail(State(state): State<Arc<ApiState>>, Path(name): Path<String>
         "<p><a href=\"/\">← all workloads</a></p><h1 id=workload>{}</h1><table id=figures>",
         esc(&w.name)
     );
-    let rows: [(&str, String); 10] = [
+    let rows: [(&str, String); 12] = [
         (
             "state",
             format!("<span class=state-{0}>{0}</span>", esc(&w.migration_state)),
@@ -70,6 +70,8 @@ pub async fn detail(State(state): State<Arc<ApiState>>, Path(name): Path<String>
                     .map_or_else(|| "–".into(), |m| format!("{m:.2}"))
             ),
         ),
+        ("combines", esc(&w.forecast_members.join(", "))),
+        ("interval (backtest)", interval_text(&w)),
         ("signals", esc(&w.signals_used.join(", "))),
         ("last decision", esc(&w.last_reason)),
     ];
@@ -118,4 +120,21 @@ pub(super) fn decisions_table(state: &ApiState, workload: Option<&str>, limit: u
     }
     html.push_str("</table>");
     html
+}
+
+/// "80%: covered 71% of backtest points built from the other folds; widened x1.18".
+fn interval_text(w: &crate::api::status::WorkloadReport) -> String {
+    let Some(level) = w.forecast_level else {
+        return "–".into();
+    };
+    let held = w
+        .forecast_interval_coverage
+        .map_or_else(|| "too few folds to check".into(), |c| {
+            format!("covered {:.0}% of each backtest fold from the others", 100.0 * c)
+        });
+    format!(
+        "{:.0}% band: {held}; widened ×{:.2}",
+        100.0 * level,
+        w.forecast_interval_scale.unwrap_or(1.0)
+    )
 }
