@@ -2,8 +2,10 @@
 
 One-day horizon, last day held out; every model sees the same regular grid (linear
 interpolation of gaps up to 12 steps, like umbra's reader). MASE is scaled by the seasonal
-naive error on the training part (season = one day of steps, or 7 for daily data).
-Run through run.sh, which sets up the venv and builds the release binary.
+naive error on the training part (season = one day of steps, or 7 for daily data). Models
+that give intervals are also scored on them: coverage of the 80% interval [q0.1, q0.9] and the
+pinball loss at q0.6 and q0.9, divided by the MASE scale. `--only m4` runs m4.py instead.
+Run through run.sh, which sets up the venv and builds the release binaries.
 """
 
 import argparse
@@ -16,6 +18,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+
+import m4
+import scores
+from scores import mase, smape
 
 SERIES = [
     ("numenta-NAB/nyc_taxi.csv", "nyc_taxi"),
@@ -51,41 +57,50 @@ def season_of(step):
     return 86400 // step if step < 86400 else 7
 
 
-def mase(train, actual, pred, m):
-    scale = np.mean(np.abs(train[m:] - train[:-m]))
-    return float(np.mean(np.abs(actual - pred)) / scale)
-
-
-def smape(actual, pred):
-    d = np.abs(actual) + np.abs(pred)
-    return float(np.mean(np.where(d == 0, 0.0, 200 * np.abs(actual - pred) / np.where(d == 0, 1, d))))
-
-
-def run_umbra(umbra, work, name, train, step, h, extra=()):
+def run_umbra(umbra, work, name, train, step, h, extra=(), quantiles=False):
+    """`umbra forecast` with its defaults; the time is the whole process. With `quantiles`,
+    a second, untimed run at `--level 0.2` gives q0.6 (its upper bound) beside the default
+    level-0.8 band's q0.1 and q0.9."""
     os.makedirs(work, exist_ok=True)
     inp = os.path.join(work, f"{name}.csv")
     out = os.path.join(work, f"{name}.out.csv")
     t = train.copy()
     t["ds"] = t["ds"].dt.strftime("%Y-%m-%d %H:%M:%S")
     t.to_csv(inp, index=False, header=["timestamp", "value"])
+
+    def forecast(level_args, path):
+        res = subprocess.run([umbra, "forecast", "--input", inp, "--horizon", str(h), "--output", path,
+                              *level_args, *extra], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"umbra failed on {name}: {res.stderr}")
+        return res
+
     start = time.perf_counter()
-    res = subprocess.run([umbra, "forecast", "--input", inp, "--horizon", str(h), "--output", out, *extra],
-                         capture_output=True, text=True)
+    res = forecast([], out)
     elapsed = time.perf_counter() - start
-    if res.returncode != 0:
-        raise RuntimeError(f"umbra failed on {name}: {res.stderr}")
     model = next((l.split()[1] for l in res.stderr.splitlines() if l.startswith("model:")), "?")
-    return pd.read_csv(out)["yhat"].to_numpy(), elapsed, model
+    fc = pd.read_csv(out)
+    if not quantiles:
+        return fc["yhat"].to_numpy(), elapsed, model
+    narrow = os.path.join(work, f"{name}.q60.csv")
+    forecast(["--level", "0.2"], narrow)
+    qs = {0.1: fc["yhat_lower"].to_numpy(), 0.6: pd.read_csv(narrow)["yhat_upper"].to_numpy(),
+          0.9: fc["yhat_upper"].to_numpy()}
+    return fc["yhat"].to_numpy(), elapsed, model, qs
 
 
 def run_prophet(train, h, step, holidays=None):
+    """Prophet's defaults; quantiles from its predictive samples (timed with the fit)."""
     from prophet import Prophet
+    logging.getLogger("cmdstanpy").setLevel(logging.ERROR)  # its import resets the level
     start = time.perf_counter()
     m = Prophet(holidays=holidays)
     m.fit(train)
     future = pd.DataFrame({"ds": pd.date_range(train["ds"].iloc[-1], periods=h + 1, freq=pd.Timedelta(seconds=step))[1:]})
     yhat = m.predict(future)["yhat"].to_numpy()
-    return yhat, time.perf_counter() - start
+    samples = m.predictive_samples(future)["yhat"]
+    qs = {q: np.quantile(samples, q, axis=1) for q in (0.1, 0.6, 0.9)}
+    return yhat, time.perf_counter() - start, qs
 
 
 def run_statsforecast(train, h, step):
@@ -110,12 +125,14 @@ def run_statsforecast(train, h, step):
         df = data.assign(unique_id="s")
         start = time.perf_counter()
         try:
-            fc = StatsForecast(models=[model], freq=f"{step}s", n_jobs=1).forecast(df=df, h=h)
-            yhat = fc[[c for c in fc.columns if c not in ("unique_id", "ds")][0]].to_numpy()
+            fc = StatsForecast(models=[model], freq=f"{step}s", n_jobs=1).forecast(df=df, h=h, level=[20, 80])
+            yhat = fc[model.alias].to_numpy()
+            qs = {0.1: fc[f"{model.alias}-lo-80"].to_numpy(), 0.6: fc[f"{model.alias}-hi-20"].to_numpy(),
+                  0.9: fc[f"{model.alias}-hi-80"].to_numpy()}
         except Exception as e:  # report, do not hide: the table shows it as missing
             print(f"  {name} failed: {e}", file=sys.stderr)
-            yhat = None
-        out[name] = (yhat, time.perf_counter() - start)
+            yhat, qs = None, None
+        out[name] = (yhat, time.perf_counter() - start, qs)
     return out
 
 
@@ -125,23 +142,24 @@ def fmt(v):
 
 def main_table(args):
     cols = ["snaive", "Prophet", "AutoETS", "AutoARIMA", "MSTL", "umbra auto"]
-    rows, times, smapes, picks = {}, {}, {}, {}
+    rows, times, smapes, picks, bands = {}, {}, {}, {}, {}
     for rel, name in SERIES:
         df, step = load(os.path.join(args.traces, rel))
         h = max(1, 86400 // step)
         train, test = df.iloc[:-h], df["y"].to_numpy()[-h:]
         y = train["y"].to_numpy()
         m = season_of(step)
-        preds = {"snaive": (np.resize(y[-m:], h), 0.0)}
+        preds = {"snaive": (np.resize(y[-m:], h), 0.0, None)}
         print(f"{name}: {len(train)} points, step {step}s, horizon {h}", file=sys.stderr)
         preds["Prophet"] = run_prophet(train, h, step)
         preds.update(run_statsforecast(train, h, step))
-        yhat, el, model = run_umbra(args.umbra, args.work, name, train, step, h)
-        preds["umbra auto"] = (yhat, el)
+        yhat, el, model, qs = run_umbra(args.umbra, args.work, name, train, step, h, quantiles=True)
+        preds["umbra auto"] = (yhat, el, qs)
         picks[name] = model
         rows[name] = {c: (mase(y, test, preds[c][0], m) if preds[c][0] is not None else None) for c in cols}
         smapes[name] = {c: (smape(test, preds[c][0]) if preds[c][0] is not None else None) for c in cols}
         times[name] = {c: preds[c][1] for c in cols}
+        bands[name] = {c: scores.interval_scores(y, test, preds[c][2], m) for c in cols}
     print("\n## One-day-ahead MASE (last day held out)\n")
     print("| series | " + " | ".join(cols) + " | auto picked |")
     print("|---|" + "---|" * (len(cols) + 1))
@@ -159,11 +177,23 @@ def main_table(args):
     print("| max fit s | " + " | ".join(fmt(tmax[c]) for c in cols) + " | |")
     auto = means["umbra auto"]
     print("| auto / model mean MASE | " + " | ".join(fmt(auto / means[c]) for c in cols) + " | |")
+
+    def band_mean(c, key):
+        vals = [bands[n][c][key] for n in rows if bands[n][c] is not None]
+        return np.mean(vals) if vals else None
+    print("| 80% interval cover % | " + " | ".join(
+        fmt(None if band_mean(c, "cov80") is None else 100 * band_mean(c, "cov80")) for c in cols) + " | |")
+    print("| pinball q0.6 (scaled) | " + " | ".join(fmt(band_mean(c, "pb60")) for c in cols) + " | |")
+    print("| pinball q0.9 (scaled) | " + " | ".join(fmt(band_mean(c, "pb90")) for c in cols) + " | |")
     print("\nAutoETS/AutoARIMA: statsforecast on the last ten seasons; AutoARIMA non-seasonal where "
           "the season exceeds 24 steps. MSTL: statsforecast MSTL (day+week, or week+year for daily "
           "data, where two cycles fit) with an AutoETS(ZZN) trend, on the whole training part.")
     print("umbra auto time is the wall time of the whole `umbra forecast` process "
           "(reading, selection backtest, refit, writing).")
+    print("Intervals: umbra's q0.1/q0.9 are its default level-0.8 band and q0.6 the upper bound of "
+          "a second run at --level 0.2; statsforecast's are its level 80 and 20 intervals; "
+          "Prophet's are quantiles of its predictive samples. Pinball losses are divided by the "
+          "MASE scale; coverage is over all held-out points.")
     beaten = all(auto < means[c] for c in cols if c != "umbra auto")
     print(f"auto mean MASE below every competitor's: {'yes' if beaten else 'NO'}; "
           f"max auto time {tmax['umbra auto']:.2f}s")
@@ -201,14 +231,22 @@ def main():
     p.add_argument("--traces", required=True)
     p.add_argument("--events", required=True)
     p.add_argument("--work", required=True)
-    p.add_argument("--only", choices=["main", "events"], help="run one part only")
+    p.add_argument("--m4-bin", help="forecast/examples/m4 binary (for the m4 part)")
+    p.add_argument("--m4-dir", help="directory with the M4 hourly files (for the m4 part)")
+    p.add_argument("--n-jobs", type=int, default=2, help="statsforecast processes on M4")
+    p.add_argument("--prophet-sample", type=int, default=40, help="M4 series Prophet is run on")
+    p.add_argument("--only", choices=["main", "events", "m4"], help="run one part only")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("cmdstanpy").setLevel(logging.ERROR)
     logging.getLogger("prophet").setLevel(logging.ERROR)
-    if args.only != "events":
+    if args.only in (None, "m4"):
+        if not (args.m4_bin and args.m4_dir):
+            sys.exit("the m4 part needs --m4-bin and --m4-dir (run.sh passes them)")
+        m4.main(args)
+    if args.only in (None, "main"):
         main_table(args)
-    if args.only != "main":
+    if args.only in (None, "events"):
         event_table(args)
 
 

@@ -92,6 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         "test": job.test,
                         "runs": runs,
                         "seconds": started.elapsed().as_secs_f64(),
+                        "model_seconds": study.seconds.iter().map(|(k, s)| (k.name().to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
                     });
                     use std::io::Write;
                     let mut out = out.lock().expect("stdout lock");

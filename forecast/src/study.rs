@@ -22,6 +22,8 @@ pub struct Study {
     /// Per base candidate, one forecast per origin (`None` where it failed); the last is
     /// `horizon` steps long, the others `fold_len`.
     pub runs: Vec<(ModelKind, Vec<Option<Vec<f64>>>)>,
+    /// Per base candidate, seconds spent on all its fits.
+    pub seconds: Vec<(ModelKind, f64)>,
 }
 
 impl Forecaster {
@@ -49,6 +51,7 @@ impl Forecaster {
             regressors: &options.regressors,
             optimizer: None,
             config: self.config(),
+            memo: Default::default(),
         };
         let n = runner.values.len();
         let fold_len = horizon.max(runner.season);
@@ -59,10 +62,12 @@ impl Forecaster {
             .filter(|o| *o >= min_train)
             .collect();
         origins.push(n);
+        let mut seconds = Vec::new();
         let runs = ModelKind::ALL
             .into_iter()
             .filter(|k| !k.is_ensemble() && *k != ModelKind::Prophet)
             .map(|kind| {
+                let started = std::time::Instant::now();
                 let forecasts = origins
                     .iter()
                     .map(|&o| {
@@ -70,6 +75,7 @@ impl Forecaster {
                         runner.run_base(kind, o, h).ok().map(|r| r.point)
                     })
                     .collect();
+                seconds.push((kind, started.elapsed().as_secs_f64()));
                 (kind, forecasts)
             })
             .collect();
@@ -80,6 +86,7 @@ impl Forecaster {
             fold_len,
             values: runner.values,
             runs,
+            seconds,
         })
     }
 }
