@@ -65,3 +65,35 @@ fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
         );
     }
 }
+
+/// The replay makes its forecasts ahead, on several threads, before it steps through the
+/// trace: it must decide exactly what it decides when every forecast is made live, one by
+/// one, at its simulated time (a forecaster that does not prepare, like `Recording`).
+#[test]
+fn forecasts_made_ahead_in_parallel_decide_exactly_what_live_forecasts_do() {
+    // Four days of a real trace (NAB elb_request_count_8c0756, 5-minute steps).
+    let series = support::slice("elb_request_count_8c0756.csv", 4 * 288);
+    let trace = demand(&series);
+    let mut settings = settings(3);
+    settings.warmup_s = 86_400;
+    let run = |forecaster: &mut dyn controller::simulate::DemandForecaster| {
+        replay(&trace, &settings, forecaster, &mut |_| {})
+            .unwrap_or_else(|e| panic!("replay: {e}"))
+    };
+    let mut live = support::Recording {
+        inner: walk_forward(ModelKind::Auto),
+        calls: Vec::new(),
+    };
+    let live_outcome = run(&mut live);
+    let mut ahead = walk_forward(ModelKind::Auto).with_threads(2);
+    let ahead_outcome = run(&mut ahead);
+    assert!(live_outcome.forecasts > 50, "{}", live_outcome.forecasts);
+    assert_eq!(live_outcome.forecasts, live.calls.len() as u64);
+    assert_eq!(ahead_outcome.forecasts, live_outcome.forecasts);
+    assert_eq!(ahead_outcome.forecast_failures, live_outcome.forecast_failures);
+    assert_eq!(ahead_outcome.predictive, live_outcome.predictive);
+    assert_eq!(ahead_outcome.reactive, live_outcome.reactive);
+    assert_eq!(ahead_outcome.timeline, live_outcome.timeline);
+    assert_eq!(ahead_outcome.decisions, live_outcome.decisions);
+    assert_eq!(ahead.model(), live.inner.model());
+}

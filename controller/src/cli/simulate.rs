@@ -89,6 +89,11 @@ pub struct SimulateArgs {
     /// (the workload guard's default).
     #[arg(long, default_value_t = 0.05)]
     pub guard_max_error_rate: f64,
+    /// Threads that make the replay's forecasts (all of them are made before the replay
+    /// steps through the trace; the results do not depend on it) [default: the machine's
+    /// cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Write a self-contained HTML report (chart and table) here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -169,6 +174,9 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         ..defaults
     });
     let mut walk = WalkForward::new(forecaster, options, args.select_every.as_secs() as i64);
+    if let Some(threads) = args.threads {
+        walk = walk.with_threads(threads);
+    }
     let bar = indicatif::ProgressBar::new(1000);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {percent}% replayed ({elapsed})")

@@ -1,6 +1,7 @@
 //! `umbra simulate`: replays a demand trace through the live controller's forecaster and
 //! policies, side by side with the Kubernetes HPA, and counts what each would have missed.
 
+mod ahead;
 mod error;
 pub mod forecasting;
 pub mod hpa;
@@ -9,6 +10,7 @@ pub mod predictive;
 pub mod reactive;
 pub mod replay;
 pub mod report;
+pub mod schedule;
 pub mod settings;
 pub mod summary;
 pub mod trace;
@@ -19,6 +21,7 @@ pub use hpa::{HpaConfig, PodCounts};
 pub use pool::Delays;
 pub use predictive::Decision;
 pub use replay::{Outcome, STEP_S, TimelinePoint, replay};
+pub use schedule::RefitSchedule;
 pub use settings::{Settings, primary_from_first_day};
 pub use summary::Summary;
 pub use trace::DemandTrace;

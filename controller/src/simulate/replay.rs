@@ -7,6 +7,7 @@ use super::SimulateError;
 use super::forecasting::{DemandForecaster, ForecastView};
 use super::predictive::{Decision, Predictive};
 use super::reactive::Reactive;
+use super::schedule::RefitSchedule;
 use super::settings::Settings;
 use super::summary::{SHORT_EPSILON, Summary};
 use super::trace::DemandTrace;
@@ -15,8 +16,8 @@ use super::trace::DemandTrace;
 /// capacity is compared with demand.
 pub const STEP_S: i64 = 15;
 
-/// Fewest samples a forecast is made from (the live forecasting loop's minimum).
-const MIN_FORECAST_POINTS: usize = 24;
+/// Share of the progress shown that is forecasting ahead (most of a replay's time).
+const FORECAST_SHARE: f64 = 0.9;
 
 /// The learned rise is read over the last week: every weekday's bursts, and recent enough to
 /// follow a series whose character changes.
@@ -84,18 +85,16 @@ pub fn replay(
         .max(1.0) as u32;
     let mut reactive = Reactive::new(settings.hpa.clone(), initial, capacity, settings.delays);
 
-    let horizon_s = settings.policy.horizon.as_secs() as i64;
-    // Long enough to read a full horizon ahead until the next refit.
-    let steps_ahead =
-        ((horizon_s + settings.refit_every_s) as f64 / trace.step() as f64).ceil() as usize + 1;
-    // The candidates need a full natural season (a day of sub-daily data) to fit; until
-    // then the trigger works on observed demand alone, as the live controller does before
-    // history accumulates.
-    let min_history = ((86_400 / trace.step()) as usize).max(MIN_FORECAST_POINTS);
+    // The refits depend on the trace and the settings alone, so the forecaster may make
+    // them all before the first step (and in parallel).
+    let schedule = RefitSchedule::new(trace, settings);
+    forecaster.prepare(trace, &schedule.times, schedule.steps, &mut |done| {
+        progress(done * FORECAST_SHARE)
+    });
+    let mut refits = schedule.times.iter().copied().peekable();
     let mut view: Option<ForecastView> = None;
     let mut rise = 0.0;
     let startup_s = settings.policy.startup.as_secs_f64();
-    let mut last_refit: Option<(i64, usize)> = None;
     let mut out = Outcome {
         predictive: Summary {
             migrations: Some(0),
@@ -150,33 +149,25 @@ pub fn replay(
         let mut decisions: Vec<Decision> = guard.into_iter().collect();
 
         if (t - start) % settings.tick_s == 0 {
-            let known = trace.known_at(t);
-            let due = match last_refit {
-                None => true,
-                Some((at, seen)) => t - at >= settings.refit_every_s && known > seen,
-            };
-            if due {
+            if refits.next_if_eq(&t).is_some() {
                 // Only samples at or before `t`: the forecaster cannot see the future.
                 let history = trace.history_at(t);
-                if history.values.iter().filter(|v| v.is_finite()).count() >= min_history {
-                    out.forecasts += 1;
-                    match forecaster.upper(t, &history, steps_ahead) {
-                        Ok(upper) => view = ForecastView::new(&history, upper).or(view),
-                        Err(e) => {
-                            out.forecast_failures += 1;
-                            tracing::warn!(now = t, error = %e, "simulate: forecast failed; keeping the previous one");
-                        }
+                out.forecasts += 1;
+                match forecaster.upper(t, &history, schedule.steps) {
+                    Ok(upper) => view = ForecastView::new(&history, upper).or(view),
+                    Err(e) => {
+                        out.forecast_failures += 1;
+                        tracing::warn!(now = t, error = %e, "simulate: forecast failed; keeping the previous one");
                     }
-                    let recent = (RISE_WINDOW_S / trace.step()) as usize;
-                    let values = &history.values[history.len().saturating_sub(recent)..];
-                    rise = policies::startup_rise(
-                        values,
-                        trace.step() as f64,
-                        startup_s,
-                        settings.policy.sizing.rise_quantile(),
-                    );
-                    last_refit = Some((t, known));
                 }
+                let recent = (RISE_WINDOW_S / trace.step()) as usize;
+                let values = &history.values[history.len().saturating_sub(recent)..];
+                rise = policies::startup_rise(
+                    values,
+                    trace.step() as f64,
+                    startup_s,
+                    settings.policy.sizing.rise_quantile(),
+                );
             }
             let applied = predictive.decide(t, demand, view.as_ref(), rise);
             if counted {
@@ -220,7 +211,7 @@ pub fn replay(
         });
         let done = (t - start) / STEP_S;
         if done % 5760 == 0 {
-            progress(done as f64 / total_steps as f64);
+            progress(FORECAST_SHARE + (1.0 - FORECAST_SHARE) * done as f64 / total_steps as f64);
         }
         t += STEP_S;
     }
