@@ -18,4 +18,4 @@ unmount_leftovers() {
 }
 trap unmount_leftovers EXIT
 
-target/release/umbra-chaos "$@"
+"${CARGO_TARGET_DIR:-target}/release/umbra-chaos" "$@"
