@@ -8,7 +8,7 @@ use augurs::prophet::wasmstan::WasmstanOptimizer;
 use crate::grid::fill_missing;
 use crate::intervals::{IntervalCheck, band, check};
 use crate::runner::Runner;
-use crate::seasons::{detect_periods, season_of};
+use crate::seasons::{detect_periods, natural_season, season_of};
 use crate::select::{ModelScore, Selection, choose};
 use crate::{ForecastError, ForecastOptions, ForecasterConfig, ModelKind, Series};
 
@@ -149,12 +149,15 @@ impl Forecaster {
                     // A fallback's band comes from seasonal-naive errors: the backtest
                     // residuals are the chosen model's.
                     let residuals: &[Vec<f64>] = if i == 0 { &selection.residuals } else { &[] };
+                    let natural = natural_season(series.step);
+                    let whole_cycles = natural <= 1 || selection.season == natural;
                     let (lower, upper) = band(
                         &run.point,
                         residuals,
                         &runner.values,
                         selection.season,
                         options.level,
+                        whole_cycles,
                     );
                     return Ok(Forecast {
                         start: series.end(),
@@ -171,7 +174,7 @@ impl Forecaster {
                             .enumerate()
                             .map(|(m, k)| (*k, weights.get(m).copied()))
                             .collect(),
-                        interval: if i == 0 {
+                        interval: if i == 0 && whole_cycles {
                             check(&selection.residuals, options.level)
                         } else {
                             check(&[], options.level)

@@ -31,16 +31,28 @@ pub const CHECK_LEVEL: f64 = 0.8;
 /// too few residuals it uses the errors of a seasonal naive forecast over the last training
 /// cycles (`values`, `season`). Bounds never exclude the point and never go below zero for
 /// series that never did.
+///
+/// `whole_cycles` says the folds each span the series' natural cycle (a day of sub-daily
+/// data): only then are they alike enough to check against each other. Folds shorter than the
+/// cycle sit at different phases of it (a series with under two days of history, whose season
+/// is a detected period), so their errors differ by phase, not by how far the model can be
+/// trusted, and the check would widen the band up to 3x for it.
 pub(crate) fn band(
     point: &[f64],
     residuals: &[Vec<f64>],
     values: &[f64],
     season: usize,
     level: f64,
+    whole_cycles: bool,
 ) -> (Vec<f64>, Vec<f64>) {
     let pooled: Vec<f64> = finite(residuals.iter().flatten());
     let (errors, scale) = if pooled.len() >= MIN_RESIDUALS {
-        (pooled, check(residuals, CHECK_LEVEL).scale)
+        let scale = if whole_cycles {
+            check(residuals, CHECK_LEVEL).scale
+        } else {
+            1.0
+        };
+        (pooled, scale)
     } else {
         (naive_errors(values, season), 1.0)
     };
@@ -154,7 +166,7 @@ mod tests {
         // Three folds with the same errors: no fold surprises the others, no widening.
         let folds = vec![residuals.clone(), residuals.clone(), residuals];
         assert_eq!(check(&folds, 0.8).scale, 1.0);
-        let (lo, hi) = band(&[100.0], &folds, &[1.0; 10], 1, 0.8);
+        let (lo, hi) = band(&[100.0], &folds, &[1.0; 10], 1, 0.8, true);
         assert!((lo[0] - 60.0).abs() < 1e-9, "{lo:?}");
         assert!((hi[0] - 140.0).abs() < 1e-9, "{hi:?}");
     }
@@ -167,10 +179,13 @@ mod tests {
         let c = check(&folds, 0.8);
         assert!(c.scale > 1.0 && c.scale <= MAX_SCALE, "{c:?}");
         assert!(c.held_out_coverage < 0.8, "{c:?}");
-        let (lo, hi) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.8);
+        let (lo, hi) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.8, true);
         let pooled: Vec<f64> = folds.concat();
         let (plo, phi) = offsets(&pooled, 0.8);
         assert!(lo[0] < plo && hi[0] > phi, "{lo:?} {hi:?} vs {plo} {phi}");
+        // Folds shorter than the natural cycle are not checked against each other.
+        let (lo, hi) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.8, false);
+        assert_eq!((lo[0], hi[0]), (plo, phi));
     }
 
     #[test]
@@ -188,7 +203,7 @@ mod tests {
         let values: Vec<f64> = (0..40)
             .map(|i| if i % 2 == 0 { 0.0 } else { 4.0 })
             .collect();
-        let (lo, hi) = band(&[1.0], &[vec![0.5]], &values, 1, 0.8);
+        let (lo, hi) = band(&[1.0], &[vec![0.5]], &values, 1, 0.8, true);
         assert_eq!(lo[0], 0.0);
         assert!(hi[0] > 1.0);
     }
@@ -199,8 +214,8 @@ mod tests {
             (0..50).map(|i| ((i * 37 + k * 5) % 11) as f64 - 5.0).collect()
         };
         let folds = vec![fold(0), fold(1), fold(2)];
-        let (l8, h8) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.8);
-        let (l9, h9) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.95);
+        let (l8, h8) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.8, true);
+        let (l9, h9) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.95, true);
         assert!(l9[0] <= l8[0] && h9[0] >= h8[0]);
     }
 }
