@@ -141,7 +141,7 @@ def fmt(v):
 
 
 def main_table(args):
-    cols = ["snaive", "Prophet", "AutoETS", "AutoARIMA", "MSTL", "umbra auto"]
+    cols = ["snaive", "Prophet", "AutoETS", "AutoARIMA", "MSTL", "median5", "umbra auto"]
     rows, times, smapes, picks, bands = {}, {}, {}, {}, {}
     for rel, name in SERIES:
         df, step = load(os.path.join(args.traces, rel))
@@ -153,6 +153,11 @@ def main_table(args):
         print(f"{name}: {len(train)} points, step {step}s, horizon {h}", file=sys.stderr)
         preds["Prophet"] = run_prophet(train, h, step)
         preds.update(run_statsforecast(train, h, step))
+        # The plain pointwise median of the five standard models: a strong, untuned baseline.
+        standard = [preds[c] for c in ("snaive", "Prophet", "AutoETS", "AutoARIMA", "MSTL")
+                    if preds[c][0] is not None]
+        preds["median5"] = (np.median(np.vstack([p[0] for p in standard]), axis=0),
+                            float(sum(p[1] for p in standard)), None)
         yhat, el, model, qs = run_umbra(args.umbra, args.work, name, train, step, h, quantiles=True)
         preds["umbra auto"] = (yhat, el, qs)
         picks[name] = model
@@ -188,6 +193,8 @@ def main_table(args):
     print("\nAutoETS/AutoARIMA: statsforecast on the last ten seasons; AutoARIMA non-seasonal where "
           "the season exceeds 24 steps. MSTL: statsforecast MSTL (day+week, or week+year for daily "
           "data, where two cycles fit) with an AutoETS(ZZN) trend, on the whole training part.")
+    print("median5: the pointwise median of snaive, Prophet, AutoETS, AutoARIMA and MSTL (those "
+          "that ran); its time is theirs added up.")
     print("umbra auto time is the wall time of the whole `umbra forecast` process "
           "(reading, selection backtest, refit, writing).")
     print("Intervals: umbra's q0.1/q0.9 are its default level-0.8 band and q0.6 the upper bound of "
@@ -197,6 +204,40 @@ def main_table(args):
     beaten = all(auto < means[c] for c in cols if c != "umbra auto")
     print(f"auto mean MASE below every competitor's: {'yes' if beaten else 'NO'}; "
           f"max auto time {tmax['umbra auto']:.2f}s")
+
+
+def interval_table(args, days=7):
+    """Umbra's intervals over the last `days` days of each trace, each day held out in turn
+    (train on everything before it): one day per trace is too few to judge a coverage, since a
+    day's errors move together and one anomalous day sinks a trace's figure."""
+    print(f"\n## Umbra's intervals over the last {days} days of each trace, each held out in turn\n")
+    print("| series | days | 80% cover % per day, newest first | 80% cover % | pinball q0.6 | pinball q0.9 |")
+    print("|---|---|---|---|---|---|")
+    inside_all, points_all, pb60, pb90 = 0, 0, [], []
+    for rel, name in SERIES:
+        df, step = load(os.path.join(args.traces, rel))
+        h = max(1, 86400 // step)
+        m = season_of(step)
+        covs, inside, points = [], 0, 0
+        for k in range(days):
+            end = len(df) - k * h
+            train, test = df.iloc[:end - h], df["y"].to_numpy()[end - h:end]
+            y = train["y"].to_numpy()
+            _, _, _, qs = run_umbra(args.umbra, args.work, f"{name}.cut{k}", train, step, h, quantiles=True)
+            sc = scores.interval_scores(y, test, qs, m)
+            covs.append(sc["cov80"])
+            inside += round(sc["cov80"] * len(test))
+            points += len(test)
+            pb60.append(sc["pb60"])
+            pb90.append(sc["pb90"])
+        inside_all += inside
+        points_all += points
+        print(f"| {name} | {days} | " + " ".join(f"{100 * c:.0f}" for c in covs)
+              + f" | {100 * inside / points:.1f} | {np.mean(pb60[-days:]):.2f} | {np.mean(pb90[-days:]):.2f} |")
+    print(f"| **all** | {days * len(SERIES)} | | **{100 * inside_all / points_all:.1f}** | "
+          f"{np.mean(pb60):.2f} | {np.mean(pb90):.2f} |")
+    print("\nCoverage is over all held-out points (a daily series has one per day); pinball losses "
+          "are divided by the MASE scale and averaged over days.")
 
 
 def event_table(args):
@@ -235,7 +276,7 @@ def main():
     p.add_argument("--m4-dir", help="directory with the M4 hourly files (for the m4 part)")
     p.add_argument("--n-jobs", type=int, default=2, help="statsforecast processes on M4")
     p.add_argument("--prophet-sample", type=int, default=40, help="M4 series Prophet is run on")
-    p.add_argument("--only", choices=["main", "events", "m4"], help="run one part only")
+    p.add_argument("--only", choices=["main", "intervals", "events", "m4"], help="run one part only")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("cmdstanpy").setLevel(logging.ERROR)
@@ -246,6 +287,8 @@ def main():
         m4.main(args)
     if args.only in (None, "main"):
         main_table(args)
+    if args.only in (None, "main", "intervals"):
+        interval_table(args)
     if args.only in (None, "events"):
         event_table(args)
 
