@@ -25,16 +25,21 @@ fn clipped(values: &[f64], periods: &[usize]) -> Vec<f64> {
     clip_outliers(values, window, 5.0)
 }
 
-/// Whether [`Variant::Clipped`] would fit exactly the data [`Variant::Raw`] fits (no outlier
-/// to clip, the usual case): then its forecast is the raw one, and need not be fitted again.
-pub(crate) fn clipping_changes_nothing(input: &FitInput<'_>) -> bool {
+/// The detected periods MSTL can fit: those with two full cycles in the data.
+fn fitting_periods(input: &FitInput<'_>) -> Vec<usize> {
     let n = input.values.len();
-    let periods: Vec<usize> = input
+    input
         .periods
         .iter()
         .copied()
         .filter(|p| *p >= 2 && n >= 2 * p)
-        .collect();
+        .collect()
+}
+
+/// Whether [`Variant::Clipped`] would fit exactly the data [`Variant::Raw`] fits (no outlier
+/// to clip, the usual case): then its forecast is the raw one, and need not be fitted again.
+pub(crate) fn clipping_changes_nothing(input: &FitInput<'_>) -> bool {
+    let periods = fitting_periods(input);
     !periods.is_empty() && clipped(input.values, &periods) == input.values
 }
 
@@ -49,13 +54,7 @@ pub(crate) fn forecast(
         Variant::Clipped => "mstl-clip",
         Variant::Log1p => "mstl-log1p",
     };
-    let n = input.values.len();
-    let periods: Vec<usize> = input
-        .periods
-        .iter()
-        .copied()
-        .filter(|p| *p >= 2 && n >= 2 * p)
-        .collect();
+    let periods = fitting_periods(input);
     if periods.is_empty() {
         return Err(ForecastError::model(
             name,
