@@ -77,8 +77,7 @@ fn forecasts_made_ahead_in_parallel_decide_exactly_what_live_forecasts_do() {
     let mut settings = settings(3);
     settings.warmup_s = 86_400;
     let run = |forecaster: &mut dyn controller::simulate::DemandForecaster| {
-        replay(&trace, &settings, forecaster, &mut |_| {})
-            .unwrap_or_else(|e| panic!("replay: {e}"))
+        replay(&trace, &settings, forecaster, &mut |_| {}).unwrap_or_else(|e| panic!("replay: {e}"))
     };
     let mut live = support::Recording {
         inner: walk_forward(ModelKind::Auto),
@@ -90,7 +89,10 @@ fn forecasts_made_ahead_in_parallel_decide_exactly_what_live_forecasts_do() {
     assert!(live_outcome.forecasts > 50, "{}", live_outcome.forecasts);
     assert_eq!(live_outcome.forecasts, live.calls.len() as u64);
     assert_eq!(ahead_outcome.forecasts, live_outcome.forecasts);
-    assert_eq!(ahead_outcome.forecast_failures, live_outcome.forecast_failures);
+    assert_eq!(
+        ahead_outcome.forecast_failures,
+        live_outcome.forecast_failures
+    );
     assert_eq!(ahead_outcome.predictive, live_outcome.predictive);
     assert_eq!(ahead_outcome.reactive, live_outcome.reactive);
     assert_eq!(ahead_outcome.timeline, live_outcome.timeline);

@@ -174,8 +174,7 @@ impl Forecaster {
             }
             result.mean_mase = mean(result.mase.iter().copied().filter(|v| v.is_finite()));
             result.mean_smape = mean(result.smape.iter().copied().filter(|v| v.is_finite()));
-            result.mean_coverage =
-                mean(result.coverage.iter().copied().filter(|v| v.is_finite()));
+            result.mean_coverage = mean(result.coverage.iter().copied().filter(|v| v.is_finite()));
             models.push(result);
         }
         let auto = self.forecast(series, horizon, options)?;

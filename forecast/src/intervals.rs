@@ -211,7 +211,9 @@ mod tests {
     #[test]
     fn higher_level_is_never_narrower() {
         let fold = |k: usize| -> Vec<f64> {
-            (0..50).map(|i| ((i * 37 + k * 5) % 11) as f64 - 5.0).collect()
+            (0..50)
+                .map(|i| ((i * 37 + k * 5) % 11) as f64 - 5.0)
+                .collect()
         };
         let folds = vec![fold(0), fold(1), fold(2)];
         let (l8, h8) = band(&[0.0], &folds, &[-1.0, 1.0], 1, 0.8, true);

@@ -92,7 +92,10 @@ impl Runner<'_> {
             pointwise_median(&points)
         };
         if point.is_empty() {
-            return Err(ForecastError::model(kind.name(), "no member with a positive weight"));
+            return Err(ForecastError::model(
+                kind.name(),
+                "no member with a positive weight",
+            ));
         }
         let mut signals: Vec<String> = runs.iter().flat_map(|r| r.signals.clone()).collect();
         signals.sort();
@@ -177,7 +180,10 @@ impl Runner<'_> {
         origin: usize,
         horizon: usize,
     ) -> Result<Vec<f64>, ForecastError> {
-        if !matches!(kind, ModelKind::Mstl | ModelKind::MstlClipped | ModelKind::MstlLog) {
+        if !matches!(
+            kind,
+            ModelKind::Mstl | ModelKind::MstlClipped | ModelKind::MstlLog
+        ) {
             return predict_base(kind, input, horizon);
         }
         let kind = same_forecast_as(kind, input);

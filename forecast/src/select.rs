@@ -131,8 +131,13 @@ pub(crate) fn choose(
             .map(|&f| {
                 if *ensemble == ModelKind::WeightedTop3 {
                     // Weighted on the other folds only: this fold's score is out of sample.
-                    let others: Vec<usize> = all_folds.iter().copied().filter(|g| *g != f).collect();
-                    let others = if others.is_empty() { all_folds.clone() } else { others };
+                    let others: Vec<usize> =
+                        all_folds.iter().copied().filter(|g| *g != f).collect();
+                    let others = if others.is_empty() {
+                        all_folds.clone()
+                    } else {
+                        others
+                    };
                     let (members, weights) = membership(*ensemble, base, &others);
                     combine(&folds, f, &members, &weights, *ensemble)
                 } else {
@@ -335,7 +340,10 @@ mod tests {
 
     #[test]
     fn a_perfect_backtest_does_not_divide_by_zero() {
-        let base = [s(ModelKind::SeasonalNaive, &[0.0]), s(ModelKind::Ets, &[1.0])];
+        let base = [
+            s(ModelKind::SeasonalNaive, &[0.0]),
+            s(ModelKind::Ets, &[1.0]),
+        ];
         let (_, weights) = membership(ModelKind::WeightedTop3, &base, &[0]);
         assert!(weights.iter().all(|w| w.is_finite()));
         assert!(weights[0] > 0.999_999);

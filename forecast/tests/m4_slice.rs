@@ -76,5 +76,8 @@ fn defaults_beat_seasonal_naive_with_sane_intervals_on_the_m4_hourly_slice() {
     );
     // A floor, not the 80% target: collapsed or misplaced bands cover far less.
     let coverage = inside / points as f64;
-    assert!(coverage >= 0.5, "80% interval covers {coverage:.2} of held-out points");
+    assert!(
+        coverage >= 0.5,
+        "80% interval covers {coverage:.2} of held-out points"
+    );
 }

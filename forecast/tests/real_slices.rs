@@ -219,7 +219,11 @@ fn backtest_reports_every_model_and_the_auto_pick() {
     // Auto forecasts with its weighted combination and says what it combines.
     assert_eq!(report.auto_pick, "weighted-top3");
     let weights: Vec<f64> = report.auto_members.iter().filter_map(|(_, w)| *w).collect();
-    assert!((1..=3).contains(&weights.len()), "{:?}", report.auto_members);
+    assert!(
+        (1..=3).contains(&weights.len()),
+        "{:?}",
+        report.auto_members
+    );
     assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
 }
 

@@ -158,7 +158,11 @@ mod tests {
         });
         // 30 failed, so 40 selects again, and the next is due 30 s after 40, at 70.
         assert_eq!(asked, vec![40, 70]);
-        let made: Vec<_> = resolved.selections.iter().map(|(s, at)| (*s, *at)).collect();
+        let made: Vec<_> = resolved
+            .selections
+            .iter()
+            .map(|(s, at)| (*s, *at))
+            .collect();
         assert_eq!(made, vec![("a", 0), ("b", 40), ("c", 70)]);
         let calls: Vec<String> = resolved
             .refits
@@ -170,7 +174,16 @@ mod tests {
             .collect();
         assert_eq!(
             calls,
-            ["0:0", "10:0", "20:0", "30:broken", "40:1", "50:1", "60:1", "70:2"]
+            [
+                "0:0",
+                "10:0",
+                "20:0",
+                "30:broken",
+                "40:1",
+                "50:1",
+                "60:1",
+                "70:2"
+            ]
         );
     }
 
@@ -179,10 +192,19 @@ mod tests {
         let stale = |_: &u8, _: i64, _: i64| false;
         let resolved = resolve(&[0, 10], vec![(0, Err("no"))], stale, |_| Err("still no"));
         assert!(resolved.selections.is_empty());
-        assert!(matches!(resolved.refits[..], [
-            Refit::Failed { now: 0, error: "no" },
-            Refit::Failed { now: 10, error: "still no" },
-        ]));
+        assert!(matches!(
+            resolved.refits[..],
+            [
+                Refit::Failed {
+                    now: 0,
+                    error: "no"
+                },
+                Refit::Failed {
+                    now: 10,
+                    error: "still no"
+                },
+            ]
+        ));
     }
 
     #[test]

@@ -120,7 +120,10 @@ impl WalkForward {
         if !fits {
             // Not the call sequence it was prepared for: answer live from here on, from the
             // selection state the calls so far left behind.
-            tracing::warn!(now, "simulate: a forecast was asked that was not prepared; computing live");
+            tracing::warn!(
+                now,
+                "simulate: a forecast was asked that was not prepared; computing live"
+            );
             self.prepared = None;
             return None;
         }
@@ -229,11 +232,23 @@ impl DemandForecaster for WalkForward {
                     let upper = upper.unwrap_or_else(|| {
                         Err(ForecastError::Invalid("the refit was not made".into()))
                     });
-                    (now, Answer { seen: trace.known_at(now), selection: Some(selection), upper })
+                    (
+                        now,
+                        Answer {
+                            seen: trace.known_at(now),
+                            selection: Some(selection),
+                            upper,
+                        },
+                    )
                 }
-                Refit::Failed { now, error } => {
-                    (now, Answer { seen: trace.known_at(now), selection: None, upper: Err(error) })
-                }
+                Refit::Failed { now, error } => (
+                    now,
+                    Answer {
+                        seen: trace.known_at(now),
+                        selection: None,
+                        upper: Err(error),
+                    },
+                ),
             })
             .collect();
         self.prepared = Some(Prepared {

@@ -15,7 +15,11 @@ pub(crate) fn pointwise_median(forecasts: &[&[f64]]) -> Vec<f64> {
 /// when no weight is positive.
 pub(crate) fn weighted_mean(forecasts: &[&[f64]], weights: &[f64]) -> Vec<f64> {
     let len = forecasts.iter().map(|f| f.len()).min().unwrap_or(0);
-    let total: f64 = weights.iter().take(forecasts.len()).filter(|w| **w > 0.0).sum();
+    let total: f64 = weights
+        .iter()
+        .take(forecasts.len())
+        .filter(|w| **w > 0.0)
+        .sum();
     if !(total > 0.0) {
         return Vec::new();
     }

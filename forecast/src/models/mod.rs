@@ -179,9 +179,10 @@ pub(crate) fn predict_base(
         ModelKind::Auto
         | ModelKind::MedianTop3
         | ModelKind::MedianAll
-        | ModelKind::WeightedTop3 => Err(
-            ForecastError::model(kind.name(), "not a base model; resolve it first"),
-        ),
+        | ModelKind::WeightedTop3 => Err(ForecastError::model(
+            kind.name(),
+            "not a base model; resolve it first",
+        )),
     }
 }
 

@@ -127,11 +127,15 @@ fn interval_text(w: &crate::api::status::WorkloadReport) -> String {
     let Some(level) = w.forecast_level else {
         return "–".into();
     };
-    let held = w
-        .forecast_interval_coverage
-        .map_or_else(|| "too few folds to check".into(), |c| {
-            format!("covered {:.0}% of each backtest fold from the others", 100.0 * c)
-        });
+    let held = w.forecast_interval_coverage.map_or_else(
+        || "too few folds to check".into(),
+        |c| {
+            format!(
+                "covered {:.0}% of each backtest fold from the others",
+                100.0 * c
+            )
+        },
+    );
     format!(
         "{:.0}% band: {held}; widened ×{:.2}",
         100.0 * level,
