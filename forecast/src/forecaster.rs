@@ -130,7 +130,10 @@ impl Forecaster {
             .collect();
         let needs_prophet = chain.first() == Some(&ModelKind::Prophet)
             || selection.members.contains(&ModelKind::Prophet);
-        let runner = self.runner(series, options, selection.periods.clone(), needs_prophet);
+        let mut runner = self.runner(series, options, selection.periods.clone(), needs_prophet);
+        // Refit in the forms the selection's backtest chose: the parameters follow the new
+        // data, the search over forms waits for the next selection.
+        runner.forms = selection.ets_forms.iter().copied().collect();
         let mut last_error = None;
         for (i, kind) in chain.iter().enumerate() {
             if *kind == ModelKind::Prophet && runner.optimizer.is_none() && i > 0 {
@@ -226,6 +229,8 @@ impl Forecaster {
             },
             config: &self.config,
             memo: Default::default(),
+            forms: Default::default(),
+            fitted_forms: Default::default(),
         }
     }
 

@@ -28,7 +28,7 @@ pub use forecaster::{Forecast, Forecaster};
 pub use grid::{Gap, GridOptions, Regularised, read_series};
 pub use intervals::{CHECK_LEVEL, IntervalCheck};
 pub use m4::{M4Series, read_m4};
-pub use models::ModelKind;
+pub use models::{EtsForm, ModelKind};
 pub use options::{ForecastOptions, ForecasterConfig};
 pub use select::{ModelScore, Selection};
 pub use series::{EventWindow, Regressor, Series};

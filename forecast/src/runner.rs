@@ -1,13 +1,15 @@
 //! Runs one model on one training prefix of a series: window, fit, event uplift, clamp.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use augurs::prophet::wasmstan::WasmstanOptimizer;
 
 use crate::events::{History, apply_uplift};
 use crate::models::{
-    FitInput, ModelKind, pointwise_median, predict_base, same_forecast_as, weighted_mean,
+    BaseFit, EtsForm, FitInput, ModelKind, pointwise_median, predict_base, same_forecast_as,
+    weighted_mean,
 };
 use crate::transform::clamp_to_training;
 use crate::{EventWindow, ForecastError, ForecasterConfig, Regressor};
@@ -35,7 +37,11 @@ pub(crate) struct Runner<'a> {
     /// MSTL forecasts made, by (model, window start, origin, horizon): a selection that
     /// backtests `mstl-clip` beside `mstl` on data with nothing to clip, then refits the
     /// members, would otherwise fit the same MSTL up to three times.
-    pub memo: RefCell<HashMap<(ModelKind, usize, usize, usize), Vec<f64>>>,
+    pub memo: RefCell<HashMap<(ModelKind, usize, usize, usize), Rc<BaseFit>>>,
+    /// The ETS form to refit each model in (a selection's choice); searched where absent.
+    pub forms: BTreeMap<ModelKind, EtsForm>,
+    /// The ETS form each model fitted, by (model, origin).
+    pub fitted_forms: RefCell<BTreeMap<(ModelKind, usize), EtsForm>>,
 }
 
 /// One model's forecast and the signals that changed it.
@@ -132,8 +138,13 @@ impl Runner<'_> {
             regressors: &regressors,
             optimizer: self.optimizer,
             prophet_max_points: self.config.prophet_max_points,
+            form: self.forms.get(&kind).copied(),
         };
-        let mut point = self.predict_memoised(kind, &input, from, origin, horizon)?;
+        let fit = self.predict_memoised(kind, &input, from, origin, horizon)?;
+        if let Some(form) = fit.form {
+            self.fitted_forms.borrow_mut().insert((kind, origin), form);
+        }
+        let mut point = fit.point.clone();
         let mut signals = Vec::new();
         if kind.uses_signals_natively() {
             let (t0, t1) = (start, start + (train.len() + horizon) as i64 * self.step);
@@ -179,21 +190,27 @@ impl Runner<'_> {
         from: usize,
         origin: usize,
         horizon: usize,
-    ) -> Result<Vec<f64>, ForecastError> {
+    ) -> Result<Rc<BaseFit>, ForecastError> {
         if !matches!(
             kind,
             ModelKind::Mstl | ModelKind::MstlClipped | ModelKind::MstlLog
         ) {
-            return predict_base(kind, input, horizon);
+            return predict_base(kind, input, horizon).map(Rc::new);
         }
         let kind = same_forecast_as(kind, input);
         let key = (kind, from, origin, horizon);
-        if let Some(point) = self.memo.borrow().get(&key) {
-            return Ok(point.clone());
+        if let Some(fit) = self.memo.borrow().get(&key) {
+            return Ok(Rc::clone(fit));
         }
-        let point = predict_base(kind, input, horizon)?;
-        self.memo.borrow_mut().insert(key, point.clone());
-        Ok(point)
+        let fit = Rc::new(predict_base(kind, input, horizon)?);
+        self.memo.borrow_mut().insert(key, Rc::clone(&fit));
+        Ok(fit)
+    }
+
+    /// The ETS form `kind` fitted on the training window that ends at `origin`, if it ran
+    /// there and has one.
+    pub fn fitted_form(&self, kind: ModelKind, origin: usize) -> Option<EtsForm> {
+        self.fitted_forms.borrow().get(&(kind, origin)).copied()
     }
 
     fn regressors_for(&self, from: usize, to: usize) -> Result<Vec<Regressor>, ForecastError> {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::metrics::{mase, mean, smape};
-use crate::models::{ModelKind, pointwise_median, weighted_mean};
+use crate::models::{EtsForm, ModelKind, pointwise_median, weighted_mean};
 use crate::runner::Runner;
 
 /// How many of the best-backtested candidates `Auto` combines.
@@ -54,6 +54,9 @@ pub struct Selection {
     pub fallbacks: Vec<ModelKind>,
     /// Horizon the selection was made for.
     pub horizon: usize,
+    /// The ETS form (of ETS itself, or of MSTL's trend) each model in the choice fitted on
+    /// the most recent fold: refits keep it and re-estimate only its parameters.
+    pub ets_forms: Vec<(ModelKind, EtsForm)>,
 }
 
 /// Forecasts and scores of every candidate on every fold.
@@ -191,6 +194,13 @@ pub(crate) fn choose(
         }
     }
     let (members, weights) = members_of.remove(&model).unwrap_or_default();
+    let ets_forms = match folds.origins.last() {
+        Some(&last) => std::iter::once(model)
+            .chain(members.iter().copied())
+            .filter_map(|k| Some((k, runner.fitted_form(k, last)?)))
+            .collect(),
+        None => Vec::new(),
+    };
     tracing::debug!(%model, ?members, ?weights, folds = folds.origins.len(), "model selected");
     Selection {
         model,
@@ -206,6 +216,7 @@ pub(crate) fn choose(
         residuals,
         fallbacks,
         horizon,
+        ets_forms,
     }
 }
 

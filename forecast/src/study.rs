@@ -52,6 +52,8 @@ impl Forecaster {
             optimizer: None,
             config: self.config(),
             memo: Default::default(),
+            forms: Default::default(),
+            fitted_forms: Default::default(),
         };
         let n = runner.values.len();
         let fold_len = horizon.max(runner.season);

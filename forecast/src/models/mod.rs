@@ -12,6 +12,7 @@ use std::str::FromStr;
 use augurs::prophet::wasmstan::WasmstanOptimizer;
 
 pub(crate) use ensemble::{pointwise_median, weighted_mean};
+pub use ets::EtsForm;
 
 use crate::{EventWindow, ForecastError, Regressor};
 
@@ -145,6 +146,27 @@ pub(crate) struct FitInput<'a> {
     pub optimizer: Option<&'a WasmstanOptimizer>,
     /// Longest window Prophet fits on (it slows down fast with length).
     pub prophet_max_points: usize,
+    /// The ETS form to refit (ETS, and MSTL's trend) when a selection already chose one;
+    /// searched when `None`.
+    pub form: Option<EtsForm>,
+}
+
+/// A base model's point forecast, and the ETS form it fitted (ETS and MSTL only).
+pub(crate) struct BaseFit {
+    pub point: Vec<f64>,
+    pub form: Option<EtsForm>,
+}
+
+impl From<Vec<f64>> for BaseFit {
+    fn from(point: Vec<f64>) -> BaseFit {
+        BaseFit { point, form: None }
+    }
+}
+
+impl From<(Vec<f64>, Option<EtsForm>)> for BaseFit {
+    fn from((point, form): (Vec<f64>, Option<EtsForm>)) -> BaseFit {
+        BaseFit { point, form }
+    }
 }
 
 /// The model whose forecast `kind`'s is on this input: [`ModelKind::Mstl`] for
@@ -162,28 +184,38 @@ pub(crate) fn predict_base(
     kind: ModelKind,
     input: &FitInput<'_>,
     horizon: usize,
-) -> Result<Vec<f64>, ForecastError> {
+) -> Result<BaseFit, ForecastError> {
     let week = input.season_for(7 * 86_400);
-    match kind {
-        ModelKind::SeasonalNaive => naive::seasonal_naive(input.values, input.season, horizon),
-        ModelKind::WeeklyNaive => naive::seasonal_naive(input.values, week?, horizon),
-        ModelKind::MedianOfPeriods => {
-            naive::median_of_periods(input.values, input.season, 3, horizon)
+    let form = input.form;
+    let fit = match kind {
+        ModelKind::SeasonalNaive => {
+            naive::seasonal_naive(input.values, input.season, horizon)?.into()
         }
-        ModelKind::WeeklyMedian => naive::median_of_periods(input.values, week?, 3, horizon),
-        ModelKind::Ets => ets::non_seasonal(input.values, horizon),
-        ModelKind::Mstl => mstl::forecast(input, mstl::Variant::Raw, horizon),
-        ModelKind::MstlClipped => mstl::forecast(input, mstl::Variant::Clipped, horizon),
-        ModelKind::MstlLog => mstl::forecast(input, mstl::Variant::Log1p, horizon),
-        ModelKind::Prophet => prophet::forecast(input, horizon),
+        ModelKind::WeeklyNaive => naive::seasonal_naive(input.values, week?, horizon)?.into(),
+        ModelKind::MedianOfPeriods => {
+            naive::median_of_periods(input.values, input.season, 3, horizon)?.into()
+        }
+        ModelKind::WeeklyMedian => {
+            naive::median_of_periods(input.values, week?, 3, horizon)?.into()
+        }
+        ModelKind::Ets => ets::non_seasonal(input.values, horizon, form)?.into(),
+        ModelKind::Mstl => mstl::forecast(input, mstl::Variant::Raw, horizon, form)?.into(),
+        ModelKind::MstlClipped => {
+            mstl::forecast(input, mstl::Variant::Clipped, horizon, form)?.into()
+        }
+        ModelKind::MstlLog => mstl::forecast(input, mstl::Variant::Log1p, horizon, form)?.into(),
+        ModelKind::Prophet => prophet::forecast(input, horizon)?.into(),
         ModelKind::Auto
         | ModelKind::MedianTop3
         | ModelKind::MedianAll
-        | ModelKind::WeightedTop3 => Err(ForecastError::model(
-            kind.name(),
-            "not a base model; resolve it first",
-        )),
-    }
+        | ModelKind::WeightedTop3 => {
+            return Err(ForecastError::model(
+                kind.name(),
+                "not a base model; resolve it first",
+            ));
+        }
+    };
+    Ok(fit)
 }
 
 impl FitInput<'_> {

@@ -1,10 +1,10 @@
 //! MSTL decomposition on the detected periods with an AutoETS trend (augurs).
 
-use augurs::ets::AutoETS;
 use augurs::mstl::MSTLModel;
 use augurs::{Fit, Predict};
 
 use super::FitInput;
+use super::ets::{EtsForm, TrendEts};
 use crate::ForecastError;
 use crate::transform::{clip_outliers, expm1, log1p};
 
@@ -43,12 +43,14 @@ pub(crate) fn clipping_changes_nothing(input: &FitInput<'_>) -> bool {
     !periods.is_empty() && clipped(input.values, &periods) == input.values
 }
 
-/// MSTL point forecast; fails when no detected period has two full cycles in the data.
+/// MSTL point forecast, and the form of its ETS trend (fitted in `form` when known, searched
+/// otherwise); fails when no detected period has two full cycles in the data.
 pub(crate) fn forecast(
     input: &FitInput<'_>,
     variant: Variant,
     horizon: usize,
-) -> Result<Vec<f64>, ForecastError> {
+    form: Option<EtsForm>,
+) -> Result<(Vec<f64>, Option<EtsForm>), ForecastError> {
     let name = match variant {
         Variant::Raw => "mstl",
         Variant::Clipped => "mstl-clip",
@@ -67,7 +69,8 @@ pub(crate) fn forecast(
         Variant::Log1p => log1p(input.values)
             .ok_or_else(|| ForecastError::model(name, "values <= -1 have no log1p"))?,
     };
-    let model = MSTLModel::new(periods, AutoETS::non_seasonal().into_trend_model());
+    let trend = TrendEts::new(form);
+    let model = MSTLModel::new(periods, trend.clone());
     let fitted = model
         .fit(&data)
         .map_err(|e| ForecastError::model(name, e))?;
@@ -81,7 +84,7 @@ pub(crate) fn forecast(
     if point.iter().any(|p| !p.is_finite()) {
         return Err(ForecastError::model(name, "non-finite forecast"));
     }
-    Ok(point)
+    Ok((point, trend.chosen()))
 }
 
 #[cfg(test)]
@@ -99,6 +102,7 @@ mod tests {
             regressors: &[],
             optimizer: None,
             prophet_max_points: 1000,
+            form: None,
         }
     }
 
@@ -121,9 +125,45 @@ mod tests {
         assert!(!clipping_changes_nothing(&input(&smooth[..30], &[24])));
         // Where nothing changes, the two variants forecast the same.
         let (raw, clip) = (
-            forecast(&input(&smooth, &[24]), Variant::Raw, 24).expect("raw"),
-            forecast(&input(&smooth, &[24]), Variant::Clipped, 24).expect("clipped"),
+            forecast(&input(&smooth, &[24]), Variant::Raw, 24, None).expect("raw"),
+            forecast(&input(&smooth, &[24]), Variant::Clipped, 24, None).expect("clipped"),
         );
         assert_eq!(raw, clip);
+    }
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::*;
+
+    #[test]
+    fn a_refit_in_the_searched_trend_form_keeps_it_and_the_forecast() {
+        let weekly: Vec<f64> = (0..24 * 14)
+            .map(|i| {
+                200.0
+                    + 0.3 * i as f64
+                    + 40.0 * (i as f64 / 24.0 * std::f64::consts::TAU).sin()
+                    + ((i * 37) % 13) as f64 * 2.0
+            })
+            .collect();
+        let input = FitInput {
+            values: &weekly,
+            start: 0,
+            step: 3600,
+            periods: &[24],
+            season: 24,
+            events: &[],
+            regressors: &[],
+            optimizer: None,
+            prophet_max_points: 1000,
+            form: None,
+        };
+        let (searched, form) = forecast(&input, Variant::Raw, 24, None).expect("search");
+        let form = form.expect("the trend's form is known");
+        let (refitted, again) = forecast(&input, Variant::Raw, 24, Some(form)).expect("refit");
+        assert_eq!(again, Some(form));
+        for (a, b) in searched.iter().zip(&refitted) {
+            assert!((a - b).abs() < 1e-6 * a.abs().max(1.0), "{a} vs {b}");
+        }
     }
 }
