@@ -133,6 +133,10 @@ async fn a_forecast_shortage_provisions_ramps_in_steps_and_decommissions_primary
         metrics.contains("umbra_learned_rise{pool=\"all\",resource=\"rps\",workload=\"api\"}"),
         "{metrics}"
     );
+    // The binary counts its live heap: a running controller holds at least its config and state.
+    let heap = umbra_e2e::metric_value(&metrics, "umbra_heap_allocated_bytes")
+        .unwrap_or_else(|| panic!("no umbra_heap_allocated_bytes in\n{metrics}"));
+    assert!(heap > 10_000.0, "live heap {heap} bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

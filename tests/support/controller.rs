@@ -93,13 +93,19 @@ impl Stack {
 
     /// Imports a CSV as the workload's recent history (last point = now, 1 s apart).
     pub fn import(&self, workload: &str, csv: &Path, scale: f64) {
+        self.import_every(workload, csv, scale, "1s");
+    }
+
+    /// Imports a CSV as the workload's recent history, its points `step` apart (a humantime
+    /// duration) and the last one now.
+    pub fn import_every(&self, workload: &str, csv: &Path, scale: f64, step: &str) {
         let out = Command::new(binary("umbra"))
             .args([
                 "import",
                 "--workload",
                 workload,
                 "--step",
-                "1s",
+                step,
                 "--end-now",
                 "--scale",
             ])

@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod http;
 pub mod keepalive;
 pub mod load;
+pub mod metrics;
 pub mod ports;
 pub mod procfs;
 pub mod proxy;
@@ -18,6 +19,7 @@ pub mod upstream;
 pub mod ws;
 
 pub use binaries::binary;
+pub use metrics::metric_value;
 pub use ports::free_port;
 pub use proxy::ProxyProcess;
 pub use upstream::TestUpstream;

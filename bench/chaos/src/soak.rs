@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use umbra_e2e::metric_value;
 use umbra_e2e::procfs::{fds, rss_kib};
 
 use crate::record::{Outcome, Recorder};
-use crate::stack::{ChaosStack, get_json, set_delay};
+use crate::stack::{ChaosStack, get_json, get_text, set_delay};
 
 /// Controller clocks for the soak: unlike the scenarios, the forecaster gets enough history
 /// (24 points of 5 s) after two minutes and refits every 30 s, so it runs (and could leak) too.
@@ -15,6 +16,14 @@ const CONTROLLER: &str =
     "step = \"5s\"\nscrape_interval = \"500ms\"\nforecast_interval = \"30s\"\ntick = \"250ms\"\n";
 /// Time between the starts of two migration cycles.
 const CYCLE: Duration = Duration::from_secs(180);
+/// When the first cycle starts, after the soak's.
+const FIRST_CYCLE: Duration = Duration::from_secs(60);
+/// History imported before the start, in the controller's 5 s steps: more than the 4032 points
+/// the forecaster reads, so its working set is the steady state's from the first refit. On an
+/// empty store it would grow with the history for 5.6 hours (4032 x 5 s), and so would RSS.
+const HISTORY_POINTS: usize = 4320;
+/// How long a cycle's surge lasts in the imported history (about what the live ones last).
+const HISTORY_SURGE: Duration = Duration::from_secs(35);
 /// The share of a short soak compared at each end when it is under 15 minutes.
 const ENDS: Duration = Duration::from_secs(300);
 
@@ -25,6 +34,11 @@ struct Point {
     proxy_fds: Option<usize>,
     controller_rss: Option<u64>,
     controller_fds: Option<usize>,
+    /// Live heap bytes the controller reports (`umbra_heap_allocated_bytes`): what it holds,
+    /// where RSS also counts what its allocator keeps.
+    controller_heap: Option<u64>,
+    /// The most the controller's heap has held since it started (`umbra_heap_peak_bytes`).
+    controller_heap_peak: Option<u64>,
     requests: usize,
     failed: usize,
     state: String,
@@ -33,6 +47,9 @@ struct Point {
 /// Runs the soak for `duration` at `rate`, sampling every `every`.
 pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Result<()> {
     let mut c = ChaosStack::with_controller(CONTROLLER, rate, "keep_warm", "30s");
+    let history = c.stack.dir.path().join("history.csv");
+    write_history(&history, rate)?;
+    c.stack.import_every("api", &history, 1.0, "5s");
     c.start().await;
     let proxy = c
         .stack
@@ -50,9 +67,9 @@ pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Resu
         humantime::format_duration(every),
     );
     println!(
-        "| t | proxy RSS MiB | proxy fds | controller RSS MiB | controller fds | requests | failed | state |"
+        "| t | proxy RSS MiB | proxy fds | controller RSS MiB | controller heap MiB | heap peak MiB | controller fds | requests | failed | state |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let start = Instant::now();
     // Sampling runs beside the cycles, which take minutes each.
     let sampler = Sampler {
@@ -65,7 +82,7 @@ pub async fn run(duration: Duration, rate: f64, every: Duration) -> anyhow::Resu
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sampling = tokio::spawn(sampler.run(every, stop_rx));
     let mut cycle = 0u32;
-    let mut next_cycle = start + Duration::from_secs(60);
+    let mut next_cycle = start + FIRST_CYCLE;
     while start.elapsed() < duration {
         // A cycle takes well under two and a half minutes (its waits are bounded).
         let room = duration.saturating_sub(start.elapsed()) >= Duration::from_secs(150);
@@ -159,12 +176,21 @@ impl Sampler {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| "-".into());
+        let metrics = get_text(format!("http://{}/metrics", self.api)).await;
+        let read = |name| {
+            metrics
+                .as_deref()
+                .and_then(|m| metric_value(m, name))
+                .map(|b| b as u64)
+        };
         Point {
             at: self.start.elapsed(),
             proxy_rss: rss_kib(self.proxy),
             proxy_fds: fds(self.proxy),
             controller_rss: rss_kib(self.controller),
             controller_fds: fds(self.controller),
+            controller_heap: read("umbra_heap_allocated_bytes"),
+            controller_heap_peak: read("umbra_heap_peak_bytes"),
             requests: window.len(),
             failed: window.iter().filter(|s| s.outcome != Outcome::Ok).count(),
             state,
@@ -176,11 +202,13 @@ fn row(p: &Point) -> String {
     let mib = |k: Option<u64>| k.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0));
     let n = |f: Option<usize>| f.map_or("-".into(), |f| f.to_string());
     format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         humantime::format_duration(Duration::from_secs(p.at.as_secs())),
         mib(p.proxy_rss),
         n(p.proxy_fds),
         mib(p.controller_rss),
+        mib(p.controller_heap.map(|b| b / 1024)),
+        mib(p.controller_heap_peak.map(|b| b / 1024)),
         n(p.controller_fds),
         p.requests,
         p.failed,
@@ -206,7 +234,8 @@ fn verdict(points: &[Point], duration: Duration) -> String {
         }
     };
     type Measure = (&'static str, fn(&Point) -> Option<f64>, bool);
-    let measures: [Measure; 4] = [
+    // The heap's peak is in the rows, not here: it can only grow.
+    let measures: [Measure; 5] = [
         (
             "proxy RSS MiB",
             |p| p.proxy_rss.map(|k| k as f64 / 1024.0),
@@ -216,6 +245,11 @@ fn verdict(points: &[Point], duration: Duration) -> String {
         (
             "controller RSS MiB",
             |p| p.controller_rss.map(|k| k as f64 / 1024.0),
+            true,
+        ),
+        (
+            "controller heap MiB",
+            |p| p.controller_heap.map(|b| b as f64 / (1024.0 * 1024.0)),
             true,
         ),
         (
@@ -254,6 +288,36 @@ fn verdict(points: &[Point], duration: Duration) -> String {
         ));
     }
     out
+}
+
+/// Writes `HISTORY_POINTS` of demand 5 s apart, ending now: the base `rate`, and the surge
+/// where the soak's cycles will put it (`FIRST_CYCLE` after now, every `CYCLE`), so the
+/// forecast the controller starts from agrees with the load it will see.
+fn write_history(path: &std::path::Path, rate: f64) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let (first, cycle, surge) = (
+        FIRST_CYCLE.as_secs() as i64,
+        CYCLE.as_secs() as i64,
+        HISTORY_SURGE.as_secs() as i64,
+    );
+    let mut csv = String::from("timestamp,value\n");
+    for i in (0..HISTORY_POINTS as i64).rev() {
+        let t = now - 5 * i;
+        let surging = (t - now - first).rem_euclid(cycle) < surge;
+        let level = if surging {
+            rate * (1.0 + crate::stack::SURGE)
+        } else {
+            rate
+        };
+        // +-3% of noise, as measured demand has (a flat line is a degenerate fit).
+        let noise = ((i * 2_654_435_761) % 1000) as f64 / 1000.0 * 0.06 - 0.03;
+        let value = level * (1.0 + noise);
+        csv.push_str(&format!("{t},{value}\n"));
+    }
+    std::fs::write(path, csv)?;
+    Ok(())
 }
 
 /// Surge until migrated, hold, then calm until the controller returns to primary.

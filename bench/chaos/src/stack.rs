@@ -233,6 +233,17 @@ pub async fn get_json(url: String) -> Option<Value> {
     answer.json().await.ok()
 }
 
+/// A text document (a metrics page), `None` if it does not come within two seconds.
+pub async fn get_text(url: String) -> Option<String> {
+    let answer = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    answer.text().await.ok()
+}
+
 /// The proxy's view of the workload.
 pub async fn proxy_workload(s: &Stack) -> Option<Value> {
     get_json(format!("http://{}/v1/workloads/api", s.admin)).await
