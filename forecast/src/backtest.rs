@@ -2,7 +2,9 @@
 
 use crate::metrics::{coverage, mase, mean, smape};
 use crate::seasons::season_of;
-use crate::{ForecastError, ForecastOptions, Forecaster, IntervalCheck, ModelKind, Series};
+use crate::{
+    EtsForm, ForecastError, ForecastOptions, Forecaster, IntervalCheck, ModelKind, Series,
+};
 
 /// Scores of one model over the folds.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,8 @@ pub struct BacktestReport {
     pub auto_pick: String,
     /// What `auto`'s pick combines on the whole series, with weights where it has them.
     pub auto_members: Vec<(ModelKind, Option<f64>)>,
+    /// The ETS form each of those fitted (see [`crate::Forecast::ets_forms`]).
+    pub auto_forms: Vec<(ModelKind, EtsForm)>,
     /// Central level of the intervals whose coverage is reported.
     pub level: f64,
     /// How `auto`'s band held on its own selection folds, and how much it was widened.
@@ -189,6 +193,7 @@ impl Forecaster {
             models,
             auto_pick: auto.model,
             auto_members: auto.members,
+            auto_forms: auto.ets_forms,
             level: options.level,
             interval: auto.interval,
         })

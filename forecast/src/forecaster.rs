@@ -10,7 +10,7 @@ use crate::intervals::{IntervalCheck, band, check};
 use crate::runner::Runner;
 use crate::seasons::{detect_periods, natural_season, season_of};
 use crate::select::{ModelScore, Selection, choose};
-use crate::{ForecastError, ForecastOptions, ForecasterConfig, ModelKind, Series};
+use crate::{EtsForm, ForecastError, ForecastOptions, ForecasterConfig, ModelKind, Series};
 
 /// A forecast on the grid that continues the input series.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,9 @@ pub struct Forecast {
     pub scores: Vec<ModelScore>,
     /// What an ensemble combined, with each member's weight where it has one.
     pub members: Vec<(ModelKind, Option<f64>)>,
+    /// The ETS form each model in the forecast fitted (ETS's own, or MSTL's trend's): the
+    /// form its selection chose, which refits keep.
+    pub ets_forms: Vec<(ModelKind, EtsForm)>,
     /// How the band at `level` held on the backtest folds, and how much it was widened.
     pub interval: IntervalCheck,
 }
@@ -162,6 +165,10 @@ impl Forecaster {
                         options.level,
                         whole_cycles,
                     );
+                    let ets_forms = std::iter::once(*kind)
+                        .chain(members.iter().copied())
+                        .filter_map(|k| Some((k, runner.fitted_form(k, runner.values.len())?)))
+                        .collect();
                     return Ok(Forecast {
                         start: series.end(),
                         step: series.step,
@@ -177,6 +184,7 @@ impl Forecaster {
                             .enumerate()
                             .map(|(m, k)| (*k, weights.get(m).copied()))
                             .collect(),
+                        ets_forms,
                         interval: if i == 0 && whole_cycles {
                             check(&selection.residuals, options.level)
                         } else {

@@ -254,6 +254,7 @@ mod tests {
             signals_used: Vec::new(),
             scores: Vec::new(),
             members: Vec::new(),
+            ets_forms: Vec::new(),
             interval: crate::IntervalCheck {
                 held_out_coverage: f64::NAN,
                 scale: 1.0,

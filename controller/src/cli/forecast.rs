@@ -98,7 +98,7 @@ pub fn run_forecast(args: &ForecastArgs) -> anyhow::Result<()> {
     };
     eprintln!("model: {} (signals used: {signals})", fc.model);
     if !fc.members.is_empty() {
-        eprintln!("combines: {}", members_text(&fc.members));
+        eprintln!("combines: {}", members_text(&fc.members, &fc.ets_forms));
     }
     eprintln!("{}", interval_text(fc.level, &fc.interval));
     let mut csv = String::from("timestamp,yhat,yhat_lower,yhat_upper\n");
@@ -203,7 +203,7 @@ pub fn format_report(report: &BacktestReport) -> String {
     if !report.auto_members.is_empty() {
         out.push_str(&format!(
             "  combining {} (the best three by backtest MASE, weighted by its inverse square)\n",
-            members_text(&report.auto_members)
+            members_text(&report.auto_members, &report.auto_forms)
         ));
     }
     out.push_str(&format!(
@@ -213,13 +213,22 @@ pub fn format_report(report: &BacktestReport) -> String {
     out
 }
 
-/// `mstl 0.52, ets 0.31, snaive 0.17` (a median's members have no weight).
-fn members_text(members: &[(forecast::ModelKind, Option<f64>)]) -> String {
+/// `mstl 0.52 (trend AAdN), ets 0.31 (MNN), snaive 0.17`: weights (a median's members have
+/// none), and the ETS form each fitted, which refits keep until the next selection.
+fn members_text(
+    members: &[(forecast::ModelKind, Option<f64>)],
+    forms: &[(forecast::ModelKind, forecast::EtsForm)],
+) -> String {
     members
         .iter()
-        .map(|(k, w)| match w {
-            Some(w) => format!("{k} {w:.2}"),
-            None => k.to_string(),
+        .map(|(k, w)| {
+            let weight = w.map(|w| format!(" {w:.2}")).unwrap_or_default();
+            let form = match forms.iter().find(|(m, _)| m == k) {
+                Some((forecast::ModelKind::Ets, f)) => format!(" ({f})"),
+                Some((_, f)) => format!(" (trend {f})"),
+                None => String::new(),
+            };
+            format!("{k}{weight}{form}")
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -451,5 +460,28 @@ mod tests {
         );
         let svg = std::fs::read_to_string(dir.path().join("out.svg")).expect("svg");
         assert!(svg.contains("<polyline"));
+    }
+
+    #[test]
+    fn members_show_their_weight_and_the_ets_form_refits_keep() {
+        use forecast::{EtsForm, ModelKind};
+        let form = |m, t, d| EtsForm {
+            multiplicative_error: m,
+            trend: t,
+            damped: d,
+        };
+        let text = members_text(
+            &[
+                (ModelKind::Mstl, Some(0.5)),
+                (ModelKind::Ets, Some(0.3)),
+                (ModelKind::SeasonalNaive, Some(0.2)),
+            ],
+            &[
+                (ModelKind::Mstl, form(false, true, true)),
+                (ModelKind::Ets, form(true, false, false)),
+            ],
+        );
+        assert_eq!(text, "mstl 0.50 (trend AAdN), ets 0.30 (MNN), snaive 0.20");
+        assert_eq!(members_text(&[(ModelKind::Mstl, None)], &[]), "mstl");
     }
 }
