@@ -31,6 +31,9 @@ use crate::tls::{TlsState, load_store, publish_expiry};
 const WATCH_PERIOD: Duration = Duration::from_secs(1);
 /// How long the new process waits for the old one's live state on an upgrade.
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Seconds (one try each) the old and new process wait for each other to hand the listening
+/// sockets over on an upgrade.
+const UPGRADE_SOCKET_TRIES: usize = 15;
 /// How long the access log may take to reach the disk when the process exits.
 const LOG_FLUSH: Duration = Duration::from_secs(2);
 
@@ -80,6 +83,10 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         // One attempt plus the single retry on the other pool after a connect failure.
         max_retries: 2,
         upgrade_sock: proxy_conf.upgrade_sock.to_string_lossy().into_owned(),
+        // `systemctl reload` sends SIGQUIT first and starts the new process after; the old one
+        // offers its sockets once a second. Pingora's 5 tries were too few for a new process
+        // starting on a busy 2-core machine (the e2e test saw it fail): 15 s for both sides.
+        upgrade_sock_connect_accept_max_retries: Some(UPGRADE_SOCKET_TRIES),
         daemon: options.daemon.is_some(),
         // The starting command returns only once the daemon serves, so `systemctl reload`
         // sends SIGQUIT to the old process only when the new one is ready.

@@ -66,6 +66,8 @@ pub struct Bootstrap {
     upgrade: bool,
 
     upgrade_sock: String,
+    // umbra patch 7: how long to wait for the old process's sockets.
+    upgrade_retries: Option<usize>,
 
     execution_phase_watch: broadcast::Sender<ExecutionPhase>,
 
@@ -119,6 +121,7 @@ impl Bootstrap {
             test,
             upgrade,
             upgrade_sock,
+            upgrade_retries: conf.upgrade_sock_connect_accept_max_retries,
             #[cfg(unix)]
             listen_fds: Arc::new(Mutex::new(Fds::new())),
             #[cfg(unix)]
@@ -247,7 +250,7 @@ impl Bootstrap {
         if upgrade {
             debug!("Trying to receive socks");
             let mut fds = Fds::new();
-            fds.get_from_sock(self.upgrade_sock.as_str())?;
+            fds.get_from_sock(self.upgrade_sock.as_str(), self.upgrade_retries)?;
             if let Some(expected) = &self.expected_listen_addrs {
                 Self::close_unclaimed_fds(&mut fds, expected);
             }

@@ -287,7 +287,10 @@ impl Server {
                         false
                     } else {
                         info!("Trying to send socks");
-                        match fds.send_to_sock(self.configuration.as_ref().upgrade_sock.as_str()) {
+                        match fds.send_to_sock(
+                            self.configuration.as_ref().upgrade_sock.as_str(),
+                            self.configuration.upgrade_sock_connect_accept_max_retries,
+                        ) {
                             Ok(_) => {
                                 info!("listener sockets sent");
                             }

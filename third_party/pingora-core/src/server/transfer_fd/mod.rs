@@ -67,22 +67,24 @@ impl Fds {
         }
     }
 
-    pub fn send_to_sock<P>(&self, path: &P) -> Result<usize, Error>
+    // umbra patch 7: `max_retry` (`ServerConf::upgrade_sock_connect_accept_max_retries`,
+    // which 0.9.1 declares but never passes here); `None` keeps the default of 5.
+    pub fn send_to_sock<P>(&self, path: &P, max_retry: Option<usize>) -> Result<usize, Error>
     where
         P: ?Sized + NixPath + std::fmt::Display,
     {
         let (vec_key, vec_fds) = self.serialize();
         let mut ser_buf: [u8; 2048] = [0; 2048];
         let ser_key_size = serialize_vec_string(&vec_key, &mut ser_buf);
-        send_fds_to(vec_fds, &ser_buf[..ser_key_size], path, None)
+        send_fds_to(vec_fds, &ser_buf[..ser_key_size], path, max_retry)
     }
 
-    pub fn get_from_sock<P>(&mut self, path: &P) -> Result<(), Error>
+    pub fn get_from_sock<P>(&mut self, path: &P, max_retry: Option<usize>) -> Result<(), Error>
     where
         P: ?Sized + NixPath + std::fmt::Display,
     {
         let mut de_buf: [u8; 2048] = [0; 2048];
-        let (fds, bytes) = get_fds_from(path, &mut de_buf, None)?;
+        let (fds, bytes) = get_fds_from(path, &mut de_buf, max_retry)?;
         let keys = deserialize_vec_string(&de_buf[..bytes])?;
         self.deserialize(keys, fds);
         Ok(())
