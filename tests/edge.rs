@@ -873,7 +873,9 @@ async fn systemd_style_daemon_reload_swaps_the_process_without_losing_a_request(
         if upgrade {
             cmd.arg("--upgrade");
         }
-        cmd.status().expect("run the daemon command")
+        let status = cmd.status().expect("run the daemon command");
+        eprintln!("daemon command (upgrade {upgrade}): {status}");
+        status
     };
     let pid = || {
         std::fs::read_to_string(&pid_file)
@@ -896,9 +898,11 @@ async fn systemd_style_daemon_reload_swaps_the_process_without_losing_a_request(
     let load = KeepAliveLoad::start(listen, 32, "/");
     tokio::time::sleep(Duration::from_millis(500)).await;
     kill(first, Signal::SIGQUIT).expect("SIGQUIT the old daemon");
+    let upgraded = daemon(true).success();
     assert!(
-        daemon(true).success(),
-        "the upgrade command returns once the new daemon serves"
+        upgraded,
+        "the upgrade command returns once the new daemon serves; daemon log:\n{}",
+        std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default()
     );
     let second = pid();
     assert_ne!(first, second, "the pid file names the new process");

@@ -84,8 +84,8 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         max_retries: 2,
         upgrade_sock: proxy_conf.upgrade_sock.to_string_lossy().into_owned(),
         // `systemctl reload` sends SIGQUIT first and starts the new process after; the old one
-        // offers its sockets once a second. Pingora's 5 tries were too few for a new process
-        // starting on a busy 2-core machine (the e2e test saw it fail): 15 s for both sides.
+        // offers its sockets once a second. Pingora's fixed 5 tries leave a new process slow to
+        // start (a busy machine) without sockets: 15 s for both sides.
         upgrade_sock_connect_accept_max_retries: Some(UPGRADE_SOCKET_TRIES),
         daemon: options.daemon.is_some(),
         // The starting command returns only once the daemon serves, so `systemctl reload`

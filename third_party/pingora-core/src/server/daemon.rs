@@ -208,12 +208,24 @@ pub fn daemonize(conf: &ServerConf) -> DaemonizeResult {
 
     move_old_pid(&conf.pid_file);
 
+    // umbra patch 8: the daemon may signal readiness before the parent has registered its
+    // SIGUSR1 listener, and SIGUSR1's default action kills the parent (the start or upgrade
+    // command then failed although the daemon served). A handler that only notes the signal is
+    // installed before the fork (for every thread: blocking it in this one was not enough);
+    // the daemon restores the default at once for its own use.
+    if conf.daemon_wait_for_ready {
+        set_early_ready_handler(true);
+    }
+
     match build_daemonize(conf).execute() {
         Outcome::Parent(result) => {
             result.unwrap_or_else(|e| panic!("Daemonize failed: {e}"));
         }
         Outcome::Child(result) => {
             result.unwrap_or_else(|e| panic!("Daemonize child setup failed: {e}"));
+            if conf.daemon_wait_for_ready {
+                set_early_ready_handler(false);
+            }
             return DaemonizeResult {
                 notify_parent_pid: parent_pid,
             };
@@ -245,6 +257,31 @@ pub fn daemonize(conf: &ServerConf) -> DaemonizeResult {
     }
 
     process::exit(0);
+}
+
+/// Set by a `SIGUSR1` that reached the parent before its listener was registered (umbra
+/// patch 8).
+static EARLY_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_early_ready(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    EARLY_READY.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs the noting handler for `SIGUSR1`, or restores the default (umbra patch 8).
+fn set_early_ready_handler(install: bool) {
+    // SAFETY: a zeroed sigaction with an emptied mask is valid; the handler only stores to an
+    // atomic, which is async-signal-safe.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = if install {
+            note_early_ready as extern "C" fn(libc::c_int) as usize
+        } else {
+            libc::SIG_DFL
+        };
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+    }
 }
 
 /// Build a single-threaded tokio runtime for the parent's signal wait loop.
@@ -290,6 +327,11 @@ fn wait_for_ready_or_exit(pid_file: &str, timeout: Duration) {
                         return;
                     }
                     _ = liveness_check.tick() => {
+                        // umbra patch 8: the signal may have come before the listener.
+                        if EARLY_READY.load(std::sync::atomic::Ordering::SeqCst) {
+                            info!("Daemon signaled readiness, parent exiting");
+                            return;
+                        }
                         if daemon_pid.is_none() {
                             daemon_pid = try_read_pid_file(&pid_file);
                         }
