@@ -48,37 +48,21 @@ fn forecast(spec: &str, damped: bool, y: &[f64]) -> (String, Vec<f64>) {
 
 type Row = (&'static str, bool, bool, &'static str, [f64; 6]);
 
+/// AAN on the rising series, as the search and the form alone both fit it.
+const RISING_AAN: [f64; 6] = [
+    202.9148865216783,
+    203.24247322419131,
+    203.57005992670432,
+    203.89764662921732,
+    204.22523333173032,
+    204.55282003424333,
+];
+
 /// (spec, damped, on the flat series, form fitted, forecast)
 const EXPECTED: [Row; 6] = [
-    (
-        "ZZN",
-        false,
-        false,
-        "AAN",
-        [
-            202.9148865216783,
-            203.24247322419131,
-            203.57005992670432,
-            203.89764662921732,
-            204.22523333173032,
-            204.55282003424333,
-        ],
-    ),
+    ("ZZN", false, false, "AAN", RISING_AAN),
     ("ZZN", false, true, "ANN", [87.50987399252891; 6]),
-    (
-        "AAN",
-        false,
-        false,
-        "AAN",
-        [
-            202.9148865216783,
-            203.24247322419131,
-            203.57005992670432,
-            203.89764662921732,
-            204.22523333173032,
-            204.55282003424333,
-        ],
-    ),
+    ("AAN", false, false, "AAN", RISING_AAN),
     (
         "AAN",
         true,

@@ -224,13 +224,7 @@ pub async fn set_delay(members: &[String], ms: u64) -> anyhow::Result<()> {
 
 /// GET a JSON document, `None` on any failure (a process may be down on purpose).
 pub async fn get_json(url: String) -> Option<Value> {
-    let answer = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    answer.json().await.ok()
+    serde_json::from_str(&get_text(url).await?).ok()
 }
 
 /// A text document (a metrics page), `None` if it does not come within two seconds.

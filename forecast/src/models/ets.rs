@@ -69,12 +69,20 @@ impl fmt::Display for EtsForm {
     }
 }
 
-/// The search to run: the full non-seasonal one, or `form` alone when it is known and valid
-/// for the data (a multiplicative error needs positive values).
-fn search_for(form: Option<EtsForm>, values: &[f64]) -> AutoETS {
-    form.filter(|f| !f.multiplicative_error || values.iter().all(|v| *v > 0.0))
-        .and_then(|f| f.search().ok())
-        .unwrap_or_else(AutoETS::non_seasonal)
+/// Fits `values` in `form` alone when it is known and valid for the data (a multiplicative
+/// error needs positive values), with the full non-seasonal search otherwise, or when the
+/// known form no longer fits (the data changed under it).
+fn fit_in(
+    form: Option<EtsForm>,
+    values: &[f64],
+) -> Result<augurs::ets::FittedAutoETS, augurs::ets::Error> {
+    let alone = form
+        .filter(|f| !f.multiplicative_error || values.iter().all(|v| *v > 0.0))
+        .and_then(|f| f.search().ok());
+    match alone.map(|search| search.fit(values)) {
+        Some(Ok(fitted)) => Ok(fitted),
+        _ => AutoETS::non_seasonal().fit(values),
+    }
 }
 
 /// Non-seasonal ETS point forecast, and the form it fitted. Seasonal AutoETS at long periods is
@@ -84,12 +92,7 @@ pub(crate) fn non_seasonal(
     horizon: usize,
     form: Option<EtsForm>,
 ) -> Result<(Vec<f64>, Option<EtsForm>), ForecastError> {
-    let fitted = match search_for(form, values).fit(values) {
-        // The known form no longer fits (the data changed under it): search again.
-        Err(_) if form.is_some() => AutoETS::non_seasonal().fit(values),
-        fitted => fitted,
-    }
-    .map_err(|e| ForecastError::model("ets", e))?;
+    let fitted = fit_in(form, values).map_err(|e| ForecastError::model("ets", e))?;
     let chosen = EtsForm::of(fitted.model());
     let forecast = fitted
         .predict(horizon, None)
@@ -127,11 +130,7 @@ impl TrendModel for TrendEts {
     }
 
     fn fit(&self, y: &[f64]) -> Result<Box<dyn FittedTrendModel + Sync + Send>, BoxError> {
-        let fitted = match search_for(self.form, y).fit(y) {
-            Ok(f) => f,
-            Err(_) if self.form.is_some() => AutoETS::non_seasonal().fit(y)?,
-            Err(e) => return Err(e.into()),
-        };
+        let fitted = fit_in(self.form, y)?;
         *self.chosen.lock().unwrap_or_else(|e| e.into_inner()) = EtsForm::of(fitted.model());
         Ok(Box::new(FittedTrend(fitted)))
     }

@@ -130,11 +130,6 @@ mod tests {
         );
         assert_eq!(raw, clip);
     }
-}
-
-#[cfg(test)]
-mod form_tests {
-    use super::*;
 
     #[test]
     fn a_refit_in_the_searched_trend_form_keeps_it_and_the_forecast() {
@@ -146,18 +141,7 @@ mod form_tests {
                     + ((i * 37) % 13) as f64 * 2.0
             })
             .collect();
-        let input = FitInput {
-            values: &weekly,
-            start: 0,
-            step: 3600,
-            periods: &[24],
-            season: 24,
-            events: &[],
-            regressors: &[],
-            optimizer: None,
-            prophet_max_points: 1000,
-            form: None,
-        };
+        let input = input(&weekly, &[24]);
         let (searched, form) = forecast(&input, Variant::Raw, 24, None).expect("search");
         let form = form.expect("the trend's form is known");
         let (refitted, again) = forecast(&input, Variant::Raw, 24, Some(form)).expect("refit");
