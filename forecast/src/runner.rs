@@ -14,6 +14,9 @@ use crate::models::{
 use crate::transform::clamp_to_training;
 use crate::{EventWindow, ForecastError, ForecasterConfig, Regressor};
 
+/// An MSTL fit's identity: (model, window start, origin, horizon).
+type MemoKey = (ModelKind, usize, usize, usize);
+
 /// A series prepared once (filled, periods detected) and the signals that go with it.
 pub(crate) struct Runner<'a> {
     /// All values, `NaN` filled.
@@ -37,7 +40,7 @@ pub(crate) struct Runner<'a> {
     /// MSTL forecasts made, by (model, window start, origin, horizon): a selection that
     /// backtests `mstl-clip` beside `mstl` on data with nothing to clip, then refits the
     /// members, would otherwise fit the same MSTL up to three times.
-    pub memo: RefCell<HashMap<(ModelKind, usize, usize, usize), Rc<BaseFit>>>,
+    pub memo: RefCell<HashMap<MemoKey, Rc<BaseFit>>>,
     /// The ETS form to refit each model in (a selection's choice); searched where absent.
     pub forms: BTreeMap<ModelKind, EtsForm>,
     /// The ETS form each model fitted, by (model, origin).
