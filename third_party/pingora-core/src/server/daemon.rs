@@ -280,6 +280,9 @@ fn set_early_ready_handler(install: bool) {
             libc::SIG_DFL
         };
         libc::sigemptyset(&mut action.sa_mask);
+        // The parent may be in waitpid for the intermediate child when the signal comes:
+        // restart it rather than fail it with EINTR.
+        action.sa_flags = libc::SA_RESTART;
         libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
     }
 }
