@@ -316,6 +316,16 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl WorkloadPolicy {
+    /// The rules the reconciler (`policies::reconcile`) applies.
+    pub fn rules(&self) -> policies::Rules<'_> {
+        policies::Rules {
+            horizon_ms: u64::try_from(self.horizon.as_millis()).unwrap_or(u64::MAX),
+            sizing: &self.sizing,
+            trigger: &self.trigger,
+            migration: &self.migration,
+        }
+    }
+
     /// The built-in policy (every default), for workloads that name none.
     pub fn builtin() -> Self {
         parse_policy(Path::new("default.toml"), "").unwrap_or_else(|e| {

@@ -9,6 +9,7 @@ mod pool;
 mod priority;
 mod ramp;
 mod ranking;
+mod reconcile;
 mod rollback;
 mod select;
 mod sizing;
@@ -35,6 +36,10 @@ pub use ramp::{
     AtFull, GateLimits, GateVerdict, RampError, RampPolicy, ShadowHealth, gate, next_weight,
 };
 pub use ranking::{Candidate, rank_workloads};
+pub use reconcile::{
+    Change, Facts, Memory, PoolShape, ProxyFacts, Rules, ShadowFacts, Step, reconcile,
+    recover_from, shortage,
+};
 pub use rollback::{GuardEvent, GuardOutcome, GuardState, guard_transition};
 pub use select::{UpstreamLoad, pick_two_choices};
 pub use sizing::{

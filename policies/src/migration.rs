@@ -70,11 +70,13 @@ impl Phase {
         }
     }
 
-    /// The shadow weight proxies should have in this phase.
+    /// The shadow weight proxies should have in this phase. Returning keeps all traffic on
+    /// the shadow until primary is ready again: moving it earlier would send it to a primary
+    /// that may still be starting.
     pub fn weight(&self) -> f64 {
         match self {
             Phase::Ramping { weight, .. } => *weight,
-            Phase::Migrated { .. } => 1.0,
+            Phase::Migrated { .. } | Phase::Returning { .. } => 1.0,
             _ => 0.0,
         }
     }
@@ -358,13 +360,24 @@ pub fn recover(phase: &Phase, shadow_ready: bool, now_ms: u64) -> (Phase, Vec<Ac
                 }
             ),
         ),
-        Phase::Ramping { .. } | Phase::Migrated { .. } => {
+        // Traffic stays on the shadow while primary is restored, so a return resumes like a
+        // migration: only onto a shadow that can still carry it.
+        Phase::Returning { .. } if shadow_ready => (
+            phase.clone(),
+            vec![
+                Action::AnnounceShadow,
+                Action::SetWeight(1.0),
+                Action::RestorePrimary,
+            ],
+            "resumed return after restart".to_string(),
+        ),
+        Phase::Ramping { .. } | Phase::Migrated { .. } | Phase::Returning { .. } => {
             let restore = matches!(
                 phase,
                 Phase::Migrated {
                     primary_decommissioned: true,
                     ..
-                }
+                } | Phase::Returning { .. }
             );
             let reason =
                 "restarted with traffic on a shadow pool that is no longer ready".to_string();
@@ -398,11 +411,6 @@ pub fn recover(phase: &Phase, shadow_ready: bool, now_ms: u64) -> (Phase, Vec<Ac
             phase.clone(),
             vec![Action::SetWeight(0.0), Action::ProvisionShadow],
             "resumed provisioning after restart".to_string(),
-        ),
-        Phase::Returning { .. } => (
-            phase.clone(),
-            vec![Action::RestorePrimary],
-            "resumed return after restart".to_string(),
         ),
     }
 }
