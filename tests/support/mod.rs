@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: binaries, free ports, upstream servers, processes.
 
 pub mod binaries;
+pub mod blackhole;
 pub mod controller;
 pub mod external;
 pub mod fault;
@@ -20,6 +21,6 @@ pub mod ws;
 
 pub use binaries::binary;
 pub use metrics::metric_value;
-pub use ports::free_port;
+pub use ports::{free_port, free_ports};
 pub use proxy::ProxyProcess;
 pub use upstream::TestUpstream;

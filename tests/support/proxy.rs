@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::{binary, free_port};
+use crate::{binary, free_ports};
 
 /// The token tests use for mutating admin calls.
 pub const TOKEN: &str = "test-admin-token";
@@ -51,8 +51,7 @@ impl ProxyProcess {
         proxy_extra: &str,
         body: &str,
     ) -> ProxyProcess {
-        let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let [listen, admin] = free_ports::<2>().map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
         let listeners = std::iter::once(listen)
             .chain(more.iter().copied())
             .map(|a| format!("\"{a}\""))

@@ -16,10 +16,16 @@ use super::plan::DemoPlan;
 /// The workload the demo drives.
 pub const WORKLOAD: &str = "api";
 
-/// A free loopback port, as the OS hands them out (free when picked, not reserved).
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("asking for a port")?;
-    Ok(listener.local_addr()?)
+/// `n` distinct free loopback ports, as the OS hands them out (free when picked, not
+/// reserved). All are held until the last is picked: a port released at once can be handed
+/// out again by the next bind.
+fn free_addrs(n: usize) -> anyhow::Result<Vec<SocketAddr>> {
+    let held = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("asking for a port"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    held.iter()
+        .map(|l| l.local_addr().context("reading a port"))
+        .collect()
 }
 
 /// The config `umbra demo` runs with: the `api` workload of `config/umbra.toml`, its primary
@@ -77,13 +83,13 @@ impl Stack {
     /// Writes the config and `policy` under `dir`, starts `umbra-proxy` and the controller.
     /// Nothing is left running when this fails.
     pub async fn start(dir: &Path, plan: &DemoPlan, policy: &str) -> anyhow::Result<Stack> {
+        let mut addrs = free_addrs(3 + plan.primary_instances as usize)?;
+        let primary = addrs.split_off(3);
         let ports = Ports {
-            listen: free_addr()?,
-            admin: free_addr()?,
-            api: free_addr()?,
-            primary: (0..plan.primary_instances)
-                .map(|_| free_addr())
-                .collect::<anyhow::Result<_>>()?,
+            listen: addrs[0],
+            admin: addrs[1],
+            api: addrs[2],
+            primary,
         };
         std::fs::create_dir_all(dir.join("policies"))?;
         std::fs::create_dir_all(dir.join("data/logs"))?;
