@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use umbra_e2e::blackhole::BlackHole;
 use umbra_e2e::controller::Stack;
 use umbra_e2e::http::eventually;
 use umbra_e2e::load::Load;
@@ -165,6 +166,76 @@ async fn a_shadow_instance_killed_mid_ramp_rolls_back_without_failing_clients() 
         ok + failed
     );
     assert!(w["last_reason"].as_str().is_some_and(|r| !r.is_empty()));
+}
+
+/// Issue 11: one proxy accepts and never answers; the other's guard rolls the shadow back. The
+/// controller reads the fleet once per tick, every proxy at once with its own timeout, so the
+/// rollback reaches its state on the next tick instead of after the silent proxy's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_one_proxy_reports_reaches_the_controller_within_a_tick_while_another_hangs() {
+    let hole = BlackHole::start().await;
+    // The proxy's guard must be the one to act: it judges a few requests, and the controller's
+    // own gate tolerates any error rate.
+    let workload = workload().replace("min_requests = 10", "min_requests = 3");
+    let policy = policy("keep_warm").replace("[ramp]\n", "[ramp]\nmax_error_rate = 1.0\n");
+    let mut s = Stack::new(CONTROLLER, &workload, &policy);
+    s.add_proxy(hole.addr());
+    let slice = s.morning_history();
+    s.import("api", &slice, 0.001);
+    s.start_proxy().await;
+    s.start_controller().await;
+    s.wait_serving().await;
+    let load = Load::start(s.listen, 5.0);
+    assert!(
+        weight_at_least(&s, 0.5, Duration::from_secs(60)).await,
+        "ramp never reached 0.5 with one proxy hung:\n{}",
+        s.log("controller.log")
+    );
+    // Break every shadow member: the proxy's guard sees the errors and rolls back by itself.
+    let members = s.proxy_workload("api").await["shadow"]["upstreams"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!members.is_empty());
+    let http = umbra_e2e::http::client();
+    for m in &members {
+        let addr = m["address"].as_str().unwrap_or_default();
+        http.put(format!("http://{addr}/_umbra/fault"))
+            .json(&serde_json::json!({ "status": 500 }))
+            .send()
+            .await
+            .expect("inject fault");
+    }
+    let rolled = wait_state(&s, &["rolled_back"], Duration::from_secs(15)).await;
+    let _ = load.stop().await;
+    assert!(rolled.is_some(), "{}", s.log("controller.log"));
+    let proxy = s.proxy_workload("api").await;
+    let proxy_at = proxy["last_rollback"]["at_unix_ms"]
+        .as_i64()
+        .unwrap_or(i64::MAX);
+    let log = s.api_json("/v1/transitions?workload=api&limit=100").await;
+    let transition = log
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["to"] == "rolled_back").cloned())
+        .unwrap_or_default();
+    assert!(
+        transition["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("a proxy rolled the shadow back")),
+        "{transition}"
+    );
+    // One tick (250 ms) plus the hung proxy's read timeout (200 ms), with room for a loaded
+    // machine; before, the hung proxy alone held every tick for 3 s.
+    let lag = transition["ts_ms"].as_i64().unwrap_or(i64::MAX) - proxy_at;
+    println!("rollback reached the controller {lag} ms after the proxy made it");
+    assert!((0..=1_000).contains(&lag), "lag {lag} ms: {transition}");
+    let metrics = s.controller_metrics().await;
+    let hung = format!("umbra_proxy_up{{proxy=\"{}\"}} 0", hole.addr());
+    let live = format!("umbra_proxy_up{{proxy=\"{}\"}} 1", s.admin);
+    assert!(
+        metrics.contains(&hung) && metrics.contains(&live),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

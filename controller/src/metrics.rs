@@ -38,6 +38,8 @@ pub struct ControllerMetrics {
     pub shadow_instances: IntGaugeVec,
     /// `umbra_controller_errors_total{component}`: failures inside control loops.
     pub errors: IntCounterVec,
+    /// `umbra_proxy_up{proxy}`: 1 if the proxy answered the last tick's read, 0 if not.
+    pub proxy_up: IntGaugeVec,
     /// `umbra_controller_leader`: 1 while this replica acts (always, without leader election).
     pub leader: IntGauge,
     /// `umbra_heap_allocated_bytes`: live heap, read at each scrape (absent without a reader).
@@ -93,6 +95,13 @@ impl ControllerMetrics {
             ),
             &["component"],
         )?;
+        let proxy_up = IntGaugeVec::new(
+            Opts::new(
+                "umbra_proxy_up",
+                "1 if the proxy answered the controller's last read of its state, 0 if not.",
+            ),
+            &["proxy"],
+        )?;
         let leader = IntGauge::new(
             "umbra_controller_leader",
             "1 while this controller replica acts (holds the lease), 0 while it follows.",
@@ -113,6 +122,7 @@ impl ControllerMetrics {
             Box::new(migration_state.clone()),
             Box::new(shadow_instances.clone()),
             Box::new(errors.clone()),
+            Box::new(proxy_up.clone()),
             Box::new(leader.clone()),
         ] {
             registry.register(c)?;
@@ -130,6 +140,7 @@ impl ControllerMetrics {
             migration_state,
             shadow_instances,
             errors,
+            proxy_up,
             leader,
             heap,
             heap_peak,

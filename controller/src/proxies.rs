@@ -3,8 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::json;
 
 /// A proxy call failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +18,14 @@ pub enum ProxyError {
         #[source]
         source: reqwest::Error,
     },
+    /// No answer in time.
+    #[error("proxy {proxy}: no answer within {timeout:?}")]
+    Silent {
+        /// Admin address.
+        proxy: SocketAddr,
+        /// How long it was given.
+        timeout: Duration,
+    },
     /// The proxy answered with an error status.
     #[error("proxy {proxy}: {action}: {status}: {body}")]
     Status {
@@ -32,61 +38,6 @@ pub enum ProxyError {
         /// Its explanation.
         body: String,
     },
-}
-
-/// A workload as one proxy reports it (the fields the controller uses).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct ProxyWorkload {
-    /// Name.
-    pub name: String,
-    /// Current weight.
-    pub shadow_weight: f64,
-    /// `steady` or `rolled_back`.
-    pub state: String,
-    /// Last rollback, if any.
-    pub last_rollback: Option<ProxyRollback>,
-    /// Primary pool.
-    pub primary: ProxyPool,
-    /// Shadow pool.
-    pub shadow: ProxyPool,
-}
-
-/// A rollback as a proxy reports it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct ProxyRollback {
-    /// Reason label.
-    pub reason: String,
-    /// Details.
-    pub detail: String,
-    /// Unix ms.
-    pub at_unix_ms: u64,
-}
-
-/// One pool as a proxy reports it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct ProxyPool {
-    /// Members.
-    pub upstreams: Vec<ProxyUpstream>,
-    /// Requests in the guard window.
-    pub window_requests: u64,
-    /// p99 over the window.
-    pub p99_ms: Option<f64>,
-    /// Failed share over the window.
-    pub error_rate: f64,
-}
-
-/// One member as a proxy reports it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct ProxyUpstream {
-    /// `ip:port`.
-    pub address: String,
-    /// Takes traffic.
-    pub healthy: bool,
-}
-
-#[derive(Deserialize)]
-struct WorkloadList {
-    workloads: Vec<ProxyWorkload>,
 }
 
 /// The fleet of proxies the controller drives.
@@ -113,16 +64,38 @@ impl Proxies {
         &self.addrs
     }
 
-    /// Every workload on every proxy: `(proxy, result)` per proxy.
-    pub async fn workloads(&self) -> Vec<(SocketAddr, Result<Vec<ProxyWorkload>, ProxyError>)> {
-        let mut out = Vec::with_capacity(self.addrs.len());
-        for &proxy in &self.addrs {
-            out.push((proxy, self.workloads_of(proxy).await));
+    /// The same fleet limited to `addrs` (the proxies that answered this tick: a silent one
+    /// must not hold up the calls to the others).
+    pub fn only(&self, addrs: &[SocketAddr]) -> Proxies {
+        Proxies {
+            addrs: self
+                .addrs
+                .iter()
+                .copied()
+                .filter(|a| addrs.contains(a))
+                .collect(),
+            token: self.token.clone(),
+            http: self.http.clone(),
         }
-        out
     }
 
-    async fn workloads_of(&self, proxy: SocketAddr) -> Result<Vec<ProxyWorkload>, ProxyError> {
+    /// Every workload on every proxy, `(proxy, result)` per proxy: all asked at once, each
+    /// given `timeout` to answer.
+    pub async fn workloads(
+        &self,
+        timeout: Duration,
+    ) -> Vec<(SocketAddr, Result<Vec<wire::Workload>, ProxyError>)> {
+        let reads = self.addrs.iter().map(|&proxy| async move {
+            let read = tokio::time::timeout(timeout, self.workloads_of(proxy)).await;
+            (
+                proxy,
+                read.unwrap_or(Err(ProxyError::Silent { proxy, timeout })),
+            )
+        });
+        futures::future::join_all(reads).await
+    }
+
+    async fn workloads_of(&self, proxy: SocketAddr) -> Result<Vec<wire::Workload>, ProxyError> {
         let action = "GET /v1/workloads".to_string();
         let resp = self
             .http
@@ -135,7 +108,7 @@ impl Proxies {
                 source,
             })?;
         let resp = check(proxy, &action, resp).await?;
-        let list: WorkloadList = resp.json().await.map_err(|source| ProxyError::Http {
+        let list: wire::WorkloadList = resp.json().await.map_err(|source| ProxyError::Http {
             proxy,
             action,
             source,
@@ -166,7 +139,7 @@ impl Proxies {
 
     /// Sets the shadow weight on every proxy. Returns the first failure after trying all.
     pub async fn set_weight(&self, workload: &str, weight: f64) -> Result<(), ProxyError> {
-        let body = json!({ "weight": weight });
+        let body = wire::WeightBody { weight };
         self.put_all(&format!("/v1/workloads/{workload}/shadow-weight"), &body)
             .await
     }
@@ -177,30 +150,38 @@ impl Proxies {
         workload: &str,
         members: &[SocketAddr],
     ) -> Result<(), ProxyError> {
-        let body =
-            json!({ "upstreams": members.iter().map(|a| a.to_string()).collect::<Vec<_>>() });
+        let body = wire::PoolBody {
+            upstreams: members.iter().map(|a| a.to_string()).collect(),
+        };
         self.put_all(&format!("/v1/workloads/{workload}/pools/shadow"), &body)
             .await
     }
 
-    async fn put_all(&self, path: &str, body: &serde_json::Value) -> Result<(), ProxyError> {
-        let mut first_error = None;
-        for &proxy in &self.addrs {
+    /// The same call to every proxy at once. Returns the first failure after trying all.
+    async fn put_all<B: serde::Serialize + Sync>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(), ProxyError> {
+        let calls = self.addrs.iter().map(|&proxy| async move {
             let action = format!("PUT {path}");
             let mut req = self.http.put(format!("http://{proxy}{path}")).json(body);
             if let Some(t) = &self.token {
                 req = req.bearer_auth(t);
             }
-            let result = match req.send().await {
+            match req.send().await {
                 Ok(resp) => check(proxy, &action, resp).await.map(drop),
                 Err(source) => Err(ProxyError::Http {
                     proxy,
                     action,
                     source,
                 }),
-            };
+            }
+        });
+        let mut first_error = None;
+        for result in futures::future::join_all(calls).await {
             if let Err(e) = result {
-                tracing::warn!(%proxy, error = %e, "proxy call failed");
+                tracing::warn!(error = %e, "proxy call failed");
                 first_error.get_or_insert(e);
             }
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{binary, free_port};
+use crate::{binary, free_ports};
 
 /// The token both processes use.
 pub const TOKEN: &str = "test-admin-token";
@@ -48,9 +48,7 @@ impl Stack {
     /// policy file `policies/test.toml` = `policy`. Nothing is started yet.
     pub fn new(controller_extra: &str, body: &str, policy: &str) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port =
-            |_| -> SocketAddr { format!("127.0.0.1:{}", free_port()).parse().expect("addr") };
-        let (listen, admin, api) = (port(()), port(()), port(()));
+        let [listen, admin, api] = free_ports::<3>().map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
         std::fs::create_dir_all(dir.path().join("policies")).expect("policy dir");
         std::fs::write(dir.path().join("policies/test.toml"), policy).expect("policy");
         let text = format!(
@@ -69,6 +67,20 @@ impl Stack {
             controller: None,
             up: false,
         }
+    }
+
+    /// Makes the controller drive `extra` beside this stack's own proxy.
+    pub fn add_proxy(&self, extra: SocketAddr) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let text = text.replacen(
+            "[controller]\n",
+            &format!(
+                "[controller]\nproxies = [\"{}\", \"{extra}\"]\n",
+                self.admin
+            ),
+            1,
+        );
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     fn spawn(&self, bin: &str, args: &[&str], log: &str) -> Child {

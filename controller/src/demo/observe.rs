@@ -148,7 +148,7 @@ impl Observer {
         }
     }
 
-    async fn get(&self, url: String) -> Option<Value> {
+    async fn get<T: serde::de::DeserializeOwned>(&self, url: String) -> Option<T> {
         let resp = self.http.get(&url).send().await.ok()?;
         if !resp.status().is_success() {
             return None;
@@ -164,11 +164,11 @@ impl Observer {
         let duration = self.plan.wall_duration();
         let capacity = self.plan.primary_capacity();
         loop {
-            let proxy = self
+            let proxy: Option<wire::Workload> = self
                 .get(format!("http://{}/v1/workloads/{WORKLOAD}", self.admin))
                 .await;
             let status = self
-                .get(format!("http://{}/v1/status", self.api))
+                .get::<Value>(format!("http://{}/v1/status", self.api))
                 .await
                 .and_then(|s| {
                     s["workloads"]
@@ -179,10 +179,7 @@ impl Observer {
                 });
             let at = self.since();
             let at_ms = at.as_millis() as i64;
-            let weight = proxy
-                .as_ref()
-                .and_then(|p| p["shadow_weight"].as_f64())
-                .unwrap_or(0.0);
+            let weight = proxy.as_ref().map_or(0.0, |p| p.shadow_weight);
             let state = status
                 .as_ref()
                 .and_then(|s| s["migration_state"].as_str())
@@ -271,18 +268,13 @@ impl Observer {
 
     async fn inject(
         &self,
-        proxy: Option<&Value>,
+        proxy: Option<&wire::Workload>,
         at_ms: i64,
         demand: f64,
         forced: bool,
     ) -> FaultRecord {
         let targets: Vec<String> = proxy
-            .and_then(|p| p["shadow"]["upstreams"].as_array())
-            .map(|us| {
-                us.iter()
-                    .filter_map(|u| u["address"].as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|p| p.shadow.upstreams.iter().map(|u| u.address.clone()).collect())
             .unwrap_or_default();
         for t in &targets {
             let put = self
@@ -327,23 +319,23 @@ impl Observer {
     fn await_rollback(
         &self,
         f: &mut FaultRecord,
-        proxy: Option<&Value>,
+        proxy: Option<&wire::Workload>,
         weight: f64,
         phase: &PhaseCell,
     ) {
         let Some(p) = proxy else { return };
-        let rollback = &p["last_rollback"];
-        let at_unix = rollback["at_unix_ms"].as_i64();
+        let rollback = p.last_rollback.as_ref();
+        let at_unix = rollback.and_then(|r| i64::try_from(r.at_unix_ms).ok());
         let injected_unix = self.started_unix_ms + f.injected_at_ms;
         let fresh = at_unix.is_some_and(|t| t >= injected_unix);
-        if !(fresh && p["state"] == "rolled_back") && weight > 0.0 {
+        if !(fresh && p.state == wire::GuardStatus::RolledBack) && weight > 0.0 {
             return;
         }
         if let Some(t) = at_unix.filter(|_| fresh) {
             f.proxy_rollback_at_ms = Some(t - self.started_unix_ms);
             f.rollback_after_ms = Some(t - injected_unix);
-            f.proxy_reason = rollback["reason"].as_str().map(str::to_string);
-            f.proxy_detail = rollback["detail"].as_str().map(str::to_string);
+            f.proxy_reason = rollback.map(|r| r.reason.as_str().to_string());
+            f.proxy_detail = rollback.map(|r| r.detail.clone());
             self.say(&format!(
                 "proxy guard rolled the shadow back {} ms after the fault: {}",
                 t - injected_unix,

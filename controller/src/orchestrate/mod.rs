@@ -1,7 +1,9 @@
-//! The migration orchestrator: each tick, for every workload, gathers the facts (forecast,
-//! observed demand, shadow instances, what the proxies report), asks the pure state machine in
-//! `policies` what to do, persists the new phase, and carries the actions out.
+//! The migration orchestrator: each tick reads the proxy fleet once, then, for every workload at
+//! once, gathers the facts (forecast, observed demand, shadow instances, what the proxies
+//! report), asks the pure reconciler in `policies` what to do, persists the new phase, and
+//! carries the changes out.
 
+mod fleet;
 mod journal;
 mod phases;
 mod primary;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::{Mode, WorkloadPolicy, WorkloadSpec};
+use futures::StreamExt;
 use policies::{Candidate, rank_workloads};
 use tokio::sync::watch;
 
@@ -24,10 +27,15 @@ use crate::provision::{InstanceTemplate, Provisioner};
 use crate::proxies::Proxies;
 use crate::store::Store;
 
+pub use fleet::Fleet;
 pub use phases::{PhaseStore, PhaseStoreError};
 pub use primary::PrimarySupervisor;
 pub use shadow::{ShadowManager, ShadowView};
 pub use workload::WorkloadRuntime;
+
+/// How many workloads' ticks run at once (their provisioner and probe calls overlap; one slow
+/// provisioner call holds up only its own workload).
+const CONCURRENT_TICKS: usize = 16;
 
 /// What every workload's tick shares.
 pub struct Context {
@@ -145,9 +153,19 @@ impl Orchestrator {
         for &j in ranked.iter().take(free) {
             holds[candidates[j].0] = None;
         }
-        for (w, hold) in self.workloads.iter_mut().zip(holds) {
-            w.tick(&self.ctx, hold.as_deref()).await;
-        }
+        let fleet = Fleet::read(
+            &self.ctx.proxies,
+            read_timeout(self.ctx.tick),
+            &self.ctx.metrics,
+        )
+        .await;
+        let ctx = &self.ctx;
+        let fleet = &fleet;
+        futures::stream::iter(self.workloads.iter_mut().zip(holds))
+            .for_each_concurrent(CONCURRENT_TICKS, |(w, hold)| async move {
+                w.tick(ctx, hold.as_deref(), fleet).await;
+            })
+            .await;
     }
 
     /// Ticks until shutdown.
@@ -208,6 +226,13 @@ impl Orchestrator {
             w.stop_instances().await;
         }
     }
+}
+
+/// How long a proxy has to report its state each tick: most of a tick (a proxy that accepts
+/// and never answers must not hold the tick past its period), within 0.2 to 3 s.
+fn read_timeout(tick: Duration) -> Duration {
+    tick.mul_f64(0.8)
+        .clamp(Duration::from_millis(200), Duration::from_secs(3))
 }
 
 /// Resolves once `leading` turns false (or its sender is gone).

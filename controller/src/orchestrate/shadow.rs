@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::provision::{
     Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
 };
-use crate::proxies::{Proxies, ProxyWorkload};
+use crate::proxies::Proxies;
 
 use super::probe;
 use super::readiness::{Readiness, Verdict};
@@ -56,6 +56,11 @@ impl ShadowManager {
     /// The target last applied.
     pub fn applied(&self) -> Option<ShadowTarget> {
         self.applied
+    }
+
+    /// Whether `ready` is not what the proxies were last told.
+    pub fn ready_changed(&self, ready: &[SocketAddr]) -> bool {
+        self.announced.as_deref() != Some(ready)
     }
 
     /// Scales to `target` unless it is already the applied target. `force` re-applies anyway
@@ -161,7 +166,7 @@ impl ShadowManager {
     /// Whether a proxy's shadow members differ from those last announced: a restarted proxy
     /// comes back with its config's (none, for a pool the controller fills), and would keep a
     /// weight on a shadow it no longer knows.
-    pub fn proxies_differ(&self, reports: &[ProxyWorkload]) -> bool {
+    pub fn proxies_differ(&self, reports: &[wire::Workload]) -> bool {
         self.announced
             .as_deref()
             .is_some_and(|announced| members_differ(announced, reports))
@@ -190,7 +195,7 @@ impl ShadowManager {
 }
 
 /// Whether any report's shadow pool is not exactly `announced` (order aside).
-fn members_differ(announced: &[SocketAddr], reports: &[ProxyWorkload]) -> bool {
+fn members_differ(announced: &[SocketAddr], reports: &[wire::Workload]) -> bool {
     let mut want = announced.to_vec();
     want.sort();
     reports.iter().any(|r| {
@@ -208,26 +213,32 @@ fn members_differ(announced: &[SocketAddr], reports: &[ProxyWorkload]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxies::{ProxyPool, ProxyUpstream};
+    use policies::Priority;
 
-    fn report(shadow: &[&str]) -> ProxyWorkload {
-        let pool = |members: &[&str]| ProxyPool {
+    fn report(shadow: &[&str]) -> wire::Workload {
+        let pool = |members: &[&str]| wire::Pool {
             upstreams: members
                 .iter()
-                .map(|a| ProxyUpstream {
+                .map(|a| wire::Upstream {
                     address: a.to_string(),
                     healthy: true,
+                    in_flight: 0,
                 })
                 .collect(),
             window_requests: 0,
             p99_ms: None,
             error_rate: 0.0,
         };
-        ProxyWorkload {
+        wire::Workload {
             name: "api".into(),
             shadow_weight: 0.3,
-            state: "steady".into(),
+            state: wire::GuardStatus::Steady,
+            priority: Priority::Normal,
+            stateless: true,
+            hosts: Vec::new(),
+            path_prefix: "/".into(),
             last_rollback: None,
+            cooldown_remaining_ms: 0,
             primary: pool(&["127.0.0.1:1"]),
             shadow: pool(shadow),
         }

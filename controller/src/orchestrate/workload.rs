@@ -1,55 +1,41 @@
-//! One workload's tick: facts in, `migration_step`, actions out, phase persisted.
+//! One workload's tick: read the world, ask the reconciler, persist the phase, carry the changes out.
 
 use std::sync::Arc;
 
 use config::{Mode, WorkloadPolicy, WorkloadSpec};
 use policies::{
-    Action, Candidate, GateVerdict, MigrationInputs, Outlook, Phase, ShadowHealth, ShadowPlan,
-    SizingInputs, TriggerVerdict, gate, judge_shortage, migration_step, plan_shadow_capacity,
-    recover, shadow_ready_after_restart,
+    Candidate, Change, Facts, Memory, Phase, PoolShape, ProxyFacts, ShadowFacts, ShadowPlan, Step,
+    TriggerVerdict, reconcile, recover_from, shortage,
 };
 
+use super::fleet::{Fleet, proxy_facts};
 use super::journal::{Journal, Written};
 use super::shadow::{ShadowManager, ShadowView};
 use super::{Context, PrimarySupervisor};
 use crate::board::WorkloadStatus;
 use crate::provision::{Resources, ShadowTarget};
-use crate::proxies::ProxyWorkload;
+use crate::proxies::Proxies;
 
-/// What one tick knows before acting.
-struct Facts {
+/// What the board says about a workload: demand now and the forecast from now on.
+#[derive(Default)]
+struct Outlook {
     observed: crate::board::Observed,
-    /// Highest upper-quantile forecast (or observed) demand over the horizon.
-    peak: f64,
-    /// Highest upper-quantile forecast over the horizon alone (0 without a forecast).
-    forecast_peak: f64,
-    /// The same within the lead time.
-    near: f64,
-    /// The rise learned with the forecast (0 without one).
+    upper: Vec<f64>,
+    step_ms: u64,
     rise: f64,
-    trigger: TriggerVerdict,
 }
 
-/// A workload under orchestration.
+/// A workload under orchestration: the I/O around [`policies::reconcile`].
 pub struct WorkloadRuntime {
     spec: WorkloadSpec,
     policy: Arc<WorkloadPolicy>,
     shadow: ShadowManager,
     primary: Option<Arc<PrimarySupervisor>>,
-    phase: Phase,
-    /// Observe mode: the phase the controller would be in.
-    virtual_phase: Phase,
+    memory: Memory,
+    /// Observe mode: where the controller would be.
+    virtual_memory: Memory,
+    /// A change of the previous tick that failed (the reconciler rolls back on it).
     failure: Option<String>,
-    /// When the current migration attempt began (unix ms): a proxy rollback after it counts.
-    attempt_started_ms: i64,
-    /// Shadow requests seen during the current ramp step (for the gate's minimum).
-    step_requests: f64,
-    step_p99_ms: Option<f64>,
-    /// Full-size instances the migration provisions; fixed when it starts so that a growing
-    /// forecast scales the pool up instead of making it look "not ready".
-    target: u32,
-    /// Ready full-size instances the migration needs; fewer means the shadow is unhealthy.
-    required: u32,
     last_reason: String,
     would_do: Vec<String>,
     /// Transitions made but not yet in the phase store.
@@ -62,6 +48,16 @@ fn resources(size: policies::InstanceSize) -> Resources {
     Resources {
         cpu_millis: size.cpu_millis,
         memory_mib: size.memory_mib,
+    }
+}
+
+fn shape(t: ShadowTarget) -> PoolShape {
+    PoolShape {
+        instances: t.instances,
+        size: policies::InstanceSize {
+            cpu_millis: t.resources.cpu_millis,
+            memory_mib: t.resources.memory_mib,
+        },
     }
 }
 
@@ -78,14 +74,9 @@ impl WorkloadRuntime {
             policy,
             shadow,
             primary,
-            phase: Phase::Idle,
-            virtual_phase: Phase::Idle,
+            memory: Memory::new(Phase::Idle),
+            virtual_memory: Memory::new(Phase::Idle),
             failure: None,
-            attempt_started_ms: 0,
-            step_requests: 0.0,
-            step_p99_ms: None,
-            target: 1,
-            required: 1,
             last_reason: String::new(),
             would_do: Vec::new(),
             journal: Journal::default(),
@@ -107,9 +98,56 @@ impl WorkloadRuntime {
         ctx.mode == Mode::Act && runnable
     }
 
+    /// Demand now (if fresh) and the forecast from `now` on.
+    fn outlook(&self, ctx: &Context, now: i64) -> Outlook {
+        let name = self.name();
+        let observed = ctx
+            .board
+            .observed()
+            .get(name)
+            .filter(|o| now - o.at_ms <= ctx.stale_after.as_millis() as i64)
+            .cloned()
+            .unwrap_or_default();
+        let forecast = ctx.board.demand_forecast(name);
+        Outlook {
+            observed,
+            upper: forecast
+                .as_ref()
+                .map(|f| f.upper_from(now))
+                .unwrap_or_default(),
+            step_ms: forecast.as_ref().map_or(1000, |f| f.step_ms.max(1)) as u64,
+            rise: forecast.as_ref().map_or(0.0, |f| f.rise),
+        }
+    }
+
+    /// The facts the board alone gives (demand, forecast, primary capacity).
+    fn facts<'a>(&self, o: &'a Outlook, now: i64) -> Facts<'a> {
+        Facts {
+            now_ms: u64::try_from(now).unwrap_or(0),
+            observed: o.observed.rps,
+            upper: &o.upper,
+            step_ms: o.step_ms,
+            rise: o.rise,
+            primary_capacity: self.primary_capacity(),
+            primary_ready: true,
+            ..Facts::default()
+        }
+    }
+
+    /// The shadow pool in the reconciler's terms. `listed`: the provisioner answered (an
+    /// empty view from a failed listing must not be announced to the proxies).
+    fn shadow_facts(&self, view: &ShadowView, listed: bool) -> ShadowFacts {
+        ShadowFacts {
+            instances: u32::try_from(view.instances.len()).unwrap_or(u32::MAX),
+            ready_full: view.ready_full,
+            applied: self.shadow.applied().map(shape),
+            ready_changed: listed && self.shadow.ready_changed(&view.ready),
+            proxies_stale: false,
+        }
+    }
+
     /// Reads the stored phase and reconciles the world with it.
     pub async fn recover(&mut self, ctx: &Context) {
-        let now = crate::clock::unix_ms();
         let stored = match ctx.phases.load(self.name()).await {
             Ok(p) => p.unwrap_or(Phase::Idle),
             Err(e) => {
@@ -132,350 +170,150 @@ impl WorkloadRuntime {
             }
         }
         if !self.acting(ctx) {
-            self.phase = stored;
+            self.memory = Memory::new(stored);
             self.publish(ctx, None, None);
             return;
         }
         let full = resources(self.policy.sizing.full());
         let view = self.shadow.observe(full).await.unwrap_or_default();
-        // What the migration had provisioned before the restart is what the provisioner finds.
-        let min = self.policy.sizing.min_instances().max(1);
-        self.target = (view.instances.len() as u32).max(min);
-        // Until the pool reaches its target again, it is judged against its minimum (see
-        // `shadow_ready_after_restart`: a draining or starting instance is not a lost one).
-        self.required = min;
-        let shadow_ready = shadow_ready_after_restart(view.ready_full, min);
-        let (next, actions, reason) = recover(&stored, shadow_ready, now as u64);
-        tracing::info!(workload = %self.name(), from = stored.name(), to = next.name(), reason = %reason, "recovered migration state");
-        if matches!(
-            next,
-            Phase::Ramping { .. } | Phase::Migrated { .. } | Phase::Provisioning { .. }
-        ) {
-            self.attempt_started_ms = now;
-        }
-        if !self.commit(ctx, &stored, next, &reason, now).await {
+        let now = crate::clock::unix_ms();
+        let outlook = self.outlook(ctx, now);
+        let facts = Facts {
+            shadow: self.shadow_facts(&view, true),
+            ..self.facts(&outlook, now)
+        };
+        let step = recover_from(&stored, &facts, &self.policy.rules());
+        tracing::info!(workload = %self.name(), from = stored.name(), to = step.next.phase.name(), reason = %step.reason, "recovered migration state");
+        if !self.commit(ctx, &stored, &step, now).await {
             return;
         }
-        // Force: after a restart the provisioner must re-apply what the store says.
-        self.execute(ctx, actions, &view, true).await;
-    }
-
-    /// What the board says about this workload now: observed demand, the forecast's peaks,
-    /// and the trigger's verdict.
-    fn facts(&self, ctx: &Context, now: i64) -> Facts {
-        let name = self.name();
-        let capacity = self.primary_capacity();
-        let observed = ctx
-            .board
-            .observed()
-            .get(name)
-            .filter(|o| now - o.at_ms <= ctx.stale_after.as_millis() as i64)
-            .cloned()
-            .unwrap_or_default();
-        let forecast = ctx.board.demand_forecast(name);
-        let horizon_ms = self.policy.horizon.as_millis() as i64;
-        let lead_ms = self.policy.trigger.lead_ms() as i64;
-        let upper = forecast
-            .as_ref()
-            .map(|f| f.upper_from(now))
-            .unwrap_or_default();
-        let step_ms = forecast.as_ref().map_or(1000, |f| f.step_ms.max(1)) as u64;
-        let forecast_within = |ms| {
-            forecast
-                .as_ref()
-                .and_then(|f| f.upper_peak_within(now, ms))
-                .unwrap_or(0.0)
-        };
-        let forecast_peak = forecast_within(horizon_ms);
-        let peak = forecast_peak.max(observed.rps);
-        let near = forecast_within(lead_ms).max(observed.rps);
-        let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
-        let held_ms = match &self.phase {
-            Phase::Migrated { since_ms, .. } => (now as u64).saturating_sub(*since_ms),
-            _ => 0,
-        };
-        let outlook = Outlook {
-            upper: &upper,
-            step_ms,
-            observed: observed.rps,
-            primary_capacity: capacity,
-        };
-        let trigger = judge_shortage(&self.policy.trigger, &outlook, on_shadow, held_ms);
-        Facts {
-            observed,
-            peak,
-            forecast_peak,
-            near,
-            rise: forecast.as_ref().map_or(0.0, |f| f.rise),
-            trigger,
-        }
+        self.memory = step.next;
+        let proxies = ctx.proxies.clone();
+        self.execute(ctx, &proxies, step.changes, &view).await;
     }
 
     /// Whether this workload wants to start a migration now, as a ranking candidate.
     pub fn candidate(&self, ctx: &Context) -> Option<Candidate> {
-        if self.phase != Phase::Idle || !self.acting(ctx) {
+        if self.memory.phase != Phase::Idle || !self.acting(ctx) {
             return None;
         }
-        let facts = self.facts(ctx, crate::clock::unix_ms());
-        matches!(facts.trigger, TriggerVerdict::Migrate { .. }).then(|| Candidate {
+        let now = crate::clock::unix_ms();
+        let outlook = self.outlook(ctx, now);
+        let facts = self.facts(&outlook, now);
+        let trigger = shortage(&self.memory, &facts, &self.policy.rules());
+        let peak = outlook.upper.iter().copied().fold(facts.observed, f64::max);
+        matches!(trigger, TriggerVerdict::Migrate { .. }).then(|| Candidate {
             name: self.name().to_string(),
             stateless: self.spec.stateless,
             allow_stateful: self.policy.allow_stateful,
-            demand: facts.peak,
+            demand: peak,
             priority: self.spec.priority,
         })
     }
 
     /// Whether a migration is under way (it holds one of the concurrent-migration slots).
     pub fn migrating(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Provisioning { .. }
-                | Phase::Ramping { .. }
-                | Phase::Migrated { .. }
-                | Phase::Returning { .. }
-        )
+        self.memory.migrating()
     }
 
     /// One tick. `hold`: a reason this workload may not start a migration now (another one
-    /// ranked first, or a stateful workload whose policy forbids it).
-    pub async fn tick(&mut self, ctx: &Context, hold: Option<&str>) {
+    /// ranked first, or a stateful workload whose policy forbids it). `fleet`: what the
+    /// proxies reported this tick; changes go to the proxies that answered.
+    pub async fn tick(&mut self, ctx: &Context, hold: Option<&str>, fleet: &Fleet) {
         if !self.journal.is_empty() && !self.write_journal(ctx).await {
             return;
         }
-        let now = crate::clock::unix_ms();
-        let name = self.name().to_string();
-        let capacity = self.primary_capacity();
-        let Facts {
-            observed,
-            forecast_peak,
-            near,
-            rise,
-            mut trigger,
-            ..
-        } = self.facts(ctx, now);
-        // Observe mode reports each workload's own verdict: nothing is started, so no slot is
-        // taken and nobody waits for one.
-        let hold = hold.filter(|_| self.acting(ctx));
-        if let (Some(why), Phase::Idle, TriggerVerdict::Migrate { .. }) =
-            (hold, &self.phase, trigger)
-        {
-            if self.last_reason != why {
-                tracing::info!(workload = %name, reason = why, "shortage predicted, migration held");
-                self.last_reason = why.to_string();
-            }
-            trigger = TriggerVerdict::Hold;
-        }
-        let migrating = matches!(
-            self.phase,
-            Phase::Provisioning { .. } | Phase::Ramping { .. } | Phase::Migrated { .. }
-        );
-        let on_shadow = matches!(self.phase, Phase::Ramping { .. } | Phase::Migrated { .. });
-
-        // The shadow plan: sized for the peak; full size whenever a migration needs it.
-        let mut plan = plan_shadow_capacity(
-            &self.policy.sizing,
-            &SizingInputs {
-                predicted_peak: forecast_peak,
-                observed: observed.rps,
-                rise,
-                near_peak: near,
-                primary_capacity: capacity,
-            },
-        );
-        if migrating || matches!(trigger, TriggerVerdict::Migrate { .. }) {
-            plan.size = self.policy.sizing.full();
-            plan.warm = true;
-            plan.instances = plan.instances.max(1);
-        }
-        match self.phase {
-            // A new attempt provisions for the plan of the moment.
-            Phase::Idle | Phase::RolledBack { .. } => {
-                self.target = plan.instances.max(1);
-                self.required = self.target;
-            }
-            // While migrated the shadow is the workload's whole pool and follows the plan both
-            // ways: up with demand (readiness is still judged against what was ready before,
-            // until the new instances are up), and down when the peak has passed (the plan
-            // counts observed demand, so it never drops below the load it carries; the
-            // instances about to stop are withdrawn from the proxies first). This is what the
-            // simulator measured in bench/simulate does too.
-            Phase::Migrated { .. } if plan.instances != self.target => {
-                self.target = plan.instances;
-                let target = ShadowTarget {
-                    instances: self.target,
-                    resources: resources(self.policy.sizing.full()),
-                };
-                if let Err(e) = self.shadow.apply(&ctx.proxies, target, false).await {
-                    ctx.metrics.error("provision");
-                    tracing::error!(workload = %name, error = %e, "resizing the migrated shadow pool failed");
-                }
-            }
-            _ => {}
-        }
-
-        let proxy_view = ctx.proxies.workloads().await;
-        let mut reports: Vec<ProxyWorkload> = Vec::new();
-        for (proxy, result) in proxy_view {
-            match result {
-                Ok(list) => reports.extend(list.into_iter().filter(|w| w.name == name)),
-                Err(e) => {
-                    ctx.metrics.error("proxy");
-                    tracing::warn!(%proxy, error = %e, "reading proxy state failed");
-                }
-            }
-        }
-        let proxy_rolled_back = on_shadow
-            && reports.iter().any(|r| {
-                r.state == "rolled_back"
-                    && r.last_rollback
-                        .as_ref()
-                        .is_some_and(|lr| lr.at_unix_ms as i64 >= self.attempt_started_ms)
-            });
-
+        let reports = fleet.reports(self.name());
+        let proxies: Vec<ProxyFacts> = reports.iter().map(proxy_facts).collect();
         if !self.acting(ctx) {
-            self.observe_only(ctx, trigger, plan, now);
+            self.observe_only(ctx);
             return;
         }
-
-        // Keep the idle pool at its plan; the machine drives sizes during migrations.
-        if matches!(self.phase, Phase::Idle | Phase::RolledBack { .. }) {
-            let target = ShadowTarget {
-                instances: plan.instances,
-                resources: resources(plan.size),
-            };
-            if let Err(e) = self.shadow.apply(&ctx.proxies, target, false).await {
-                ctx.metrics.error("provision");
-                tracing::error!(workload = %name, error = %e, "sizing the idle shadow pool failed");
-            }
-        }
         let full = resources(self.policy.sizing.full());
-        let view = match self.shadow.observe(full).await {
-            Ok(v) => v,
+        let (view, listed) = match self.shadow.observe(full).await {
+            Ok(v) => (v, true),
             Err(e) => {
                 ctx.metrics.error("provision");
                 self.failure
                     .get_or_insert_with(|| format!("listing shadow instances: {e}"));
-                ShadowView::default()
+                (ShadowView::default(), false)
             }
-        };
-        // A proxy that restarted lost the members; tell it again even if nothing changed here.
-        let repair = self.shadow.proxies_differ(&reports);
-        if let Err(e) = self
-            .shadow
-            .announce(&ctx.proxies, &view.ready, repair)
-            .await
-        {
-            ctx.metrics.error("proxy");
-            tracing::warn!(workload = %name, error = %e, "announcing the shadow pool failed");
-        }
-        if view.ready_full >= self.target {
-            self.required = self.target;
-        }
-        let shadow_ready = view.ready_full >= self.required;
-
-        // The gate: what the shadow did during this ramp step.
-        if let Some(shadow) = observed.pools.get("shadow") {
-            self.step_requests += shadow.rps * ctx.tick.as_secs_f64();
-            if let Some(p) = shadow.p99_ms {
-                self.step_p99_ms = Some(self.step_p99_ms.map_or(p, |m: f64| m.max(p)));
-            }
-        }
-        let error_rate = reports
-            .iter()
-            .map(|r| r.shadow.error_rate)
-            .fold(0.0, f64::max);
-        let health = ShadowHealth {
-            requests: self.step_requests as u64,
-            error_rate,
-            p99: self
-                .step_p99_ms
-                .map(|ms| std::time::Duration::from_secs_f64(ms / 1000.0)),
-            cpu: None,
-            memory: None,
-        };
-        let verdict = if on_shadow {
-            gate(&self.policy.migration.ramp, &health)
-        } else {
-            GateVerdict::Wait
         };
         let primary_ready = match &self.primary {
             Some(p) => p.ready().await,
             None => true,
         };
-        let inputs = MigrationInputs {
-            now_ms: now as u64,
-            trigger,
-            shadow_ready,
-            gate: verdict,
-            proxy_rolled_back,
+        // Taken after every read: a transition is stamped no earlier than what it saw.
+        let now = crate::clock::unix_ms();
+        let outlook = self.outlook(ctx, now);
+        let shadow_pool = outlook.observed.pools.get("shadow");
+        let mut shadow = self.shadow_facts(&view, listed);
+        shadow.proxies_stale = self.shadow.proxies_differ(reports);
+        let facts = Facts {
+            shadow_requests: shadow_pool.map_or(0.0, |p| p.rps * ctx.tick.as_secs_f64()),
+            shadow_p99_ms: shadow_pool.and_then(|p| p.p99_ms),
             primary_ready,
+            proxies: &proxies,
+            shadow,
+            hold,
             failure: self.failure.take(),
+            ..self.facts(&outlook, now)
         };
-        let (next, actions, reason) = migration_step(&self.phase, &inputs, &self.policy.migration);
-        let from = self.phase.clone();
-        if next != from {
-            if matches!(next, Phase::Provisioning { .. }) {
-                self.attempt_started_ms = now;
+        let step = reconcile(&self.memory, &facts, &self.policy.rules());
+        if step.held {
+            let why = hold.unwrap_or_default();
+            if self.last_reason != why {
+                tracing::info!(workload = %self.name(), reason = why, "shortage predicted, migration held");
+                self.last_reason = why.to_string();
             }
-            // Every new phase (each ramp step is one) starts a fresh gate window.
-            self.step_requests = 0.0;
-            self.step_p99_ms = None;
-            self.count_outcome(ctx, &from, &next);
-            if !self.commit(ctx, &from, next, &reason, now).await {
+        }
+        let from = self.memory.phase.clone();
+        if step.next.phase != from {
+            self.count_outcome(ctx, &from, &step.next.phase);
+            if !self.commit(ctx, &from, &step, now).await {
                 return;
             }
         }
-        let sets_weight = actions.iter().any(|a| matches!(a, Action::SetWeight(_)));
-        self.execute(ctx, actions, &view, false).await;
-        // Repair: keep the proxies' weight at the phase's weight (a failed call, a restarted
-        // proxy), unless this tick set it already (the reports predate that) or a proxy-side
-        // rollback is being handled.
-        let want = self.phase.weight();
-        if !proxy_rolled_back
-            && !sets_weight
-            && reports.iter().any(|r| {
-                (r.shadow_weight - want).abs() > 1e-6 && !(want > 0.0 && r.state == "rolled_back")
-            })
-        {
-            if let Err(e) = ctx.proxies.set_weight(&name, want).await {
-                tracing::warn!(workload = %name, error = %e, weight = want, "re-applying the shadow weight failed");
-            }
-        }
-        self.publish(ctx, Some(&view), Some(plan));
+        self.memory = step.next;
+        let answered = ctx.proxies.only(fleet.answered());
+        self.execute(ctx, &answered, step.changes, &view).await;
+        self.publish(ctx, Some(&view), Some(step.plan));
     }
 
-    fn observe_only(&mut self, ctx: &Context, trigger: TriggerVerdict, plan: ShadowPlan, now: i64) {
-        // Run the machine on a virtual phase, assuming provisioning and every gate succeed.
-        let inputs = MigrationInputs {
-            now_ms: now as u64,
-            trigger,
-            shadow_ready: true,
-            gate: GateVerdict::Pass,
-            proxy_rolled_back: false,
-            primary_ready: true,
-            failure: None,
+    /// Observe mode: the reconciler on a virtual memory, as if provisioning, every gate and
+    /// every proxy succeeded; what it would do is logged and shown, nothing is done.
+    fn observe_only(&mut self, ctx: &Context) {
+        let now = crate::clock::unix_ms();
+        let outlook = self.outlook(ctx, now);
+        let facts = Facts {
+            assume_success: true,
+            ..self.facts(&outlook, now)
         };
-        let (next, actions, reason) =
-            migration_step(&self.virtual_phase, &inputs, &self.policy.migration);
-        if next != self.virtual_phase {
+        let Step {
+            next,
+            changes,
+            reason,
+            plan,
+            ..
+        } = reconcile(&self.virtual_memory, &facts, &self.policy.rules());
+        if next.phase != self.virtual_memory.phase {
             tracing::info!(
-                workload = %self.name(), mode = "observe", from = self.virtual_phase.name(), to = next.name(),
+                workload = %self.name(), mode = "observe", from = self.virtual_memory.phase.name(), to = next.phase.name(),
                 reason = %reason, "would transition"
             );
             self.would_do.push(format!(
                 "{}: {} -> {}: {reason}",
                 now,
-                self.virtual_phase.name(),
-                next.name()
+                self.virtual_memory.phase.name(),
+                next.phase.name()
             ));
             let keep = self.would_do.len().saturating_sub(20);
             self.would_do.drain(..keep);
-            self.virtual_phase = next;
         }
-        for a in actions {
-            tracing::info!(workload = %self.name(), mode = "observe", action = ?a, "would act");
+        for c in changes {
+            tracing::info!(workload = %self.name(), mode = "observe", change = ?c, "would act");
         }
+        self.virtual_memory = next;
         self.publish(ctx, None, Some(plan));
     }
 
@@ -492,33 +330,26 @@ impl WorkloadRuntime {
             .inc();
     }
 
-    /// Persists `to` and makes it the phase. `false` when another controller wrote the phase
-    /// since this one read it (it leads now): then nothing of this transition may be done.
-    async fn commit(
-        &mut self,
-        ctx: &Context,
-        from: &Phase,
-        to: Phase,
-        reason: &str,
-        now: i64,
-    ) -> bool {
-        self.journal.record(from, &to, reason, now);
+    /// Persists the step's phase. `false` when another controller wrote the phase since this
+    /// one read it (it leads now): then nothing of this transition may be done.
+    async fn commit(&mut self, ctx: &Context, from: &Phase, step: &Step, now: i64) -> bool {
+        let to = &step.next.phase;
+        self.journal.record(from, to, &step.reason, now);
         if !self.write_journal(ctx).await {
             tracing::error!(workload = %self.name(), from = from.name(), to = to.name(), "transition not made");
             return false;
         }
-        if *from != to {
+        if from != to {
             tracing::info!(
-                workload = %self.name(), from = from.name(), to = to.name(), weight = to.weight(), reason = %reason,
+                workload = %self.name(), from = from.name(), to = to.name(), weight = to.weight(), reason = %step.reason,
                 "migration transition"
             );
-            self.last_reason = reason.to_string();
+            self.last_reason = step.reason.clone();
         }
         ctx.metrics
             .migration_state
             .with_label_values(&[self.name()])
             .set(to.code());
-        self.phase = to;
         true
     }
 
@@ -554,54 +385,38 @@ impl WorkloadRuntime {
         }
     }
 
+    /// Carries the changes out in order through `proxies` (this tick's answering fleet). A
+    /// failure is kept for the next tick: a migration under way rolls back on it.
     async fn execute(
         &mut self,
         ctx: &Context,
-        actions: Vec<Action>,
+        proxies: &Proxies,
+        changes: Vec<Change>,
         view: &ShadowView,
-        force: bool,
     ) {
         let name = self.name().to_string();
-        for action in actions {
-            let result: Result<(), String> = match &action {
-                Action::ProvisionShadow => {
+        for change in changes {
+            let result: Result<(), String> = match &change {
+                Change::ResizeShadow { to, force } => {
                     let target = ShadowTarget {
-                        instances: self.target.max(1),
-                        resources: resources(self.policy.sizing.full()),
+                        instances: to.instances,
+                        resources: resources(to.size),
                     };
                     self.shadow
-                        .apply(&ctx.proxies, target, force)
+                        .apply(proxies, target, *force)
                         .await
                         .map_err(|e| e.to_string())
                 }
-                Action::IdleShadow => {
-                    let idle = plan_shadow_capacity(
-                        &self.policy.sizing,
-                        &SizingInputs {
-                            primary_capacity: self.primary_capacity(),
-                            ..SizingInputs::default()
-                        },
-                    );
-                    let target = ShadowTarget {
-                        instances: idle.instances,
-                        resources: resources(idle.size),
-                    };
-                    self.shadow
-                        .apply(&ctx.proxies, target, force)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                Action::AnnounceShadow => self
+                Change::AnnounceShadow { force } => self
                     .shadow
-                    .announce(&ctx.proxies, &view.ready, true)
+                    .announce(proxies, &view.ready, *force)
                     .await
                     .map_err(|e| e.to_string()),
-                Action::SetWeight(w) => ctx
-                    .proxies
+                Change::SetWeight(w) => proxies
                     .set_weight(&name, *w)
                     .await
                     .map_err(|e| e.to_string()),
-                Action::DecommissionPrimary => {
+                Change::DecommissionPrimary => {
                     match &self.primary {
                         Some(p) => p.stop().await,
                         None => {
@@ -610,11 +425,11 @@ impl WorkloadRuntime {
                     }
                     Ok(())
                 }
-                Action::RestorePrimary => match &self.primary {
+                Change::RestorePrimary => match &self.primary {
                     Some(p) => p.ensure_running().await,
                     None => Ok(()),
                 },
-                Action::Alert { kind, message } => {
+                Change::Alert { kind, message } => {
                     let sent = ctx
                         .alerter
                         .send(kind, &name, message, crate::clock::unix_ms())
@@ -628,7 +443,7 @@ impl WorkloadRuntime {
             };
             if let Err(e) = result {
                 ctx.metrics.error("action");
-                tracing::error!(workload = %name, action = ?action, error = %e, "action failed");
+                tracing::error!(workload = %name, change = ?change, error = %e, "change failed");
                 self.failure.get_or_insert(e);
             }
         }
@@ -636,15 +451,15 @@ impl WorkloadRuntime {
 
     fn publish(&self, ctx: &Context, view: Option<&ShadowView>, plan: Option<ShadowPlan>) {
         let phase = if ctx.mode == Mode::Observe {
-            &self.virtual_phase
+            &self.virtual_memory.phase
         } else {
-            &self.phase
+            &self.memory.phase
         };
         ctx.board.set_status(
             self.name(),
             WorkloadStatus {
                 migration_state: phase.name().to_string(),
-                shadow_weight: self.phase.weight(),
+                shadow_weight: self.memory.phase.weight(),
                 shadow_instances: view
                     .map(|v| v.ready.iter().map(|a| a.to_string()).collect())
                     .unwrap_or_default(),

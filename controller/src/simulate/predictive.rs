@@ -1,11 +1,10 @@
-//! The predictive strategy: the live controller's loop (forecast -> shadow plan -> trigger ->
-//! migration step -> actions) over a fixed primary pool and a forecast-sized shadow pool.
+//! The predictive strategy: the live controller's reconciler (`policies::reconcile`) driving a
+//! model of a fixed primary pool, a shadow pool and one proxy.
 
 use config::WorkloadPolicy;
 use policies::{
-    Action, GateVerdict, GuardThresholds, GuardVerdict, MigrationInputs, Outlook, Phase,
-    PoolWindow, ShadowHealth, ShadowPlan, SizingInputs, gate, judge, judge_shortage,
-    migration_step, plan_shadow_capacity,
+    Change, Facts, GuardThresholds, GuardVerdict, Memory, Phase, PoolShape, PoolWindow, ProxyFacts,
+    ShadowFacts, judge, reconcile,
 };
 
 use super::forecasting::ForecastView;
@@ -44,16 +43,15 @@ impl Split {
     }
 }
 
-/// The gate's evidence, as the live orchestrator gathers it: requests the shadow took since
-/// the phase (ramp step) began, and its failed share since the last tick.
+/// What the shadow did since the last tick, as the proxies' reports and the scrape give it to
+/// the live controller.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Window {
-    step_requests: f64,
     tick_requests: f64,
     tick_errors: f64,
 }
 
-/// The controller's state and the two pools.
+/// The controller's memory, the two pools and the proxy.
 #[derive(Clone, Debug)]
 pub struct Predictive {
     policy: WorkloadPolicy,
@@ -63,13 +61,13 @@ pub struct Predictive {
     primary_instances: u32,
     primary: Pool,
     shadow: Pool,
-    phase: Phase,
+    memory: Memory,
+    /// The shadow shape last asked for.
+    applied: Option<PoolShape>,
+    /// The proxy's weight.
     weight: f64,
-    proxy_rolled_back: bool,
-    /// ProvisionShadow was applied and IdleShadow not yet: the shadow follows the plan's
-    /// count at full size.
-    shadow_full: bool,
-    idle_size: f64,
+    /// When the proxy's guard rolled the shadow back (ms), until the controller sets a weight.
+    rolled_back_at_ms: Option<u64>,
     window: Window,
 }
 
@@ -93,9 +91,10 @@ impl Predictive {
         primary_instances: u32,
     ) -> Self {
         let sizing = &policy.sizing;
-        let idle_size =
-            f64::from(sizing.idle().cpu_millis) / f64::from(sizing.full().cpu_millis.max(1));
-        let shadow = Pool::ready(sizing.min_instances() as usize, idle_size);
+        let shadow = Pool::ready(
+            sizing.min_instances() as usize,
+            size_units(&policy, sizing.idle()),
+        );
         Predictive {
             policy,
             capacity,
@@ -104,11 +103,10 @@ impl Predictive {
             primary_instances,
             primary: Pool::ready(primary_instances as usize, 1.0),
             shadow,
-            phase: Phase::Idle,
+            memory: Memory::new(Phase::Idle),
+            applied: None,
             weight: 0.0,
-            proxy_rolled_back: false,
-            shadow_full: false,
-            idle_size,
+            rolled_back_at_ms: None,
             window: Window::default(),
         }
     }
@@ -139,7 +137,6 @@ impl Predictive {
             errors: (split.shadow.unserved * seconds).round() as u64,
             p99: None,
         };
-        self.window.step_requests += to_shadow * seconds;
         self.window.tick_requests += to_shadow * seconds;
         self.window.tick_errors += split.shadow.unserved * seconds;
         // Requests the shadow cannot take fail; the proxy's guard sees them as errors. Like
@@ -148,10 +145,10 @@ impl Predictive {
         match judge(&step, &PoolWindow::default(), &self.guard) {
             GuardVerdict::Rollback(reason) if primary_up => {
                 self.weight = 0.0;
-                self.proxy_rolled_back = true;
+                self.rolled_back_at_ms = Some(ms(now));
                 let decision = Decision {
                     time: now,
-                    from: self.phase.name(),
+                    from: self.memory.phase.name(),
                     to: "proxy_rollback",
                     reason: reason.to_string(),
                 };
@@ -163,7 +160,8 @@ impl Predictive {
     }
 
     /// One controller tick at `now` with `observed` demand, the latest forecast and the rise
-    /// learned with it ([`policies::startup_rise`]).
+    /// learned with it ([`policies::startup_rise`]): the facts the live controller would read,
+    /// the reconciler's step, its changes applied to the model.
     pub fn decide(
         &mut self,
         now: i64,
@@ -173,158 +171,86 @@ impl Predictive {
     ) -> Applied {
         let policy = &self.policy;
         let horizon_points = (policy.horizon.as_secs() as i64 / OUTLOOK_STEP_S).max(1) as usize;
-        let outlook = view
+        // The policy's sizing carries its own instance capacity and the replay's may differ;
+        // every decision depends on demand only through demand / capacity, so demand is
+        // expressed in the policy's units.
+        let k = policy.sizing.instance_capacity() / self.capacity;
+        let upper: Vec<f64> = view
             .map(|v| v.outlook(now, OUTLOOK_STEP_S, horizon_points))
-            .unwrap_or_default();
-        let lead_points =
-            ((policy.trigger.lead_ms() / 1000) as i64 / OUTLOOK_STEP_S).max(1) as usize;
-        // The horizon starts now, and the demand observed now is its first point: a plan
-        // from the outlook alone shrinks the shadow below the load it carries as soon as a
-        // surge's end enters the horizon, and the proxy then rolls every migration back.
-        // The sizing takes observed demand (plus its buffer) beside the forecast's peak.
-        let peak = |points: &[f64]| points.iter().copied().fold(observed, f64::max);
-        let near_peak = peak(&outlook[..outlook.len().min(lead_points)]);
-        let primary_capacity = f64::from(self.primary_instances) * self.capacity;
-        let plan = self.plan(&SizingInputs {
-            predicted_peak: outlook.iter().copied().fold(0.0, f64::max),
-            observed,
-            rise,
-            near_peak,
-            primary_capacity,
-        });
-
-        let now_ms = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
-        let (migrated, held_ms) = match &self.phase {
-            Phase::Migrated { since_ms, .. } => (true, now_ms.saturating_sub(*since_ms)),
-            _ => (false, 0),
-        };
-        let trigger = judge_shortage(
-            &policy.trigger,
-            &Outlook {
-                upper: &outlook,
-                step_ms: OUTLOOK_STEP_S as u64 * 1000,
-                observed,
-                primary_capacity,
-            },
-            migrated,
-            held_ms,
-        );
-        let carrying = matches!(
-            self.phase,
-            Phase::Ramping { .. } | Phase::Migrated { .. } | Phase::Returning { .. }
-        );
-        // Before traffic moves, ready means the plan's full-size instances all serve. While
-        // traffic is on the shadow it means none was lost: instances the plan is adding (it
-        // grows with demand) are on their way, and instances never fail in a replay.
-        let shadow_ready = if carrying {
-            self.shadow.ready_at_size(1.0) + self.shadow.coming_at_size(1.0) >= self.shadow.count()
-        } else {
-            self.shadow.ready_at_size(1.0) >= plan.instances as usize
-        };
-        // Requests the shadow cannot serve fail: its gate passes while it covers its share
-        // and fails once the failed share passes the ramp's max_error_rate. Like the live
-        // orchestrator, no CPU or latency figure is fed in.
-        let health = ShadowHealth {
-            requests: self.window.step_requests.round() as u64,
-            error_rate: if self.window.tick_requests > 0.0 {
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| u * k)
+            .collect();
+        let proxy = [ProxyFacts {
+            weight: self.weight,
+            rolled_back_at_ms: self.rolled_back_at_ms,
+            shadow_error_rate: if self.window.tick_requests > 0.0 {
                 self.window.tick_errors / self.window.tick_requests
             } else {
                 0.0
             },
-            p99: None,
-            cpu: None,
-            memory: None,
-        };
-        let gate_verdict = if carrying {
-            gate(&policy.migration.ramp, &health)
-        } else {
-            GateVerdict::Wait
-        };
-        let inputs = MigrationInputs {
-            now_ms,
-            trigger,
-            shadow_ready,
-            gate: gate_verdict,
-            proxy_rolled_back: self.proxy_rolled_back,
+        }];
+        let facts = Facts {
+            now_ms: ms(now),
+            observed: observed * k,
+            shadow_requests: self.window.tick_requests,
+            // No latency in a replay: the gate judges the shadow by its failed share.
+            shadow_p99_ms: None,
+            upper: &upper,
+            step_ms: OUTLOOK_STEP_S as u64 * 1000,
+            rise: rise * k,
+            primary_capacity: f64::from(self.primary_instances) * policy.sizing.instance_capacity(),
             primary_ready: self.primary.ready_at_size(1.0) >= self.primary_instances as usize,
-            failure: None,
+            proxies: &proxy,
+            shadow: ShadowFacts {
+                instances: u32::try_from(self.shadow.count()).unwrap_or(u32::MAX),
+                ready_full: u32::try_from(self.shadow.ready_at_size(1.0)).unwrap_or(u32::MAX),
+                applied: self.applied,
+                ready_changed: false,
+                proxies_stale: false,
+            },
+            ..Facts::default()
         };
-        let (next, actions, reason) = migration_step(&self.phase, &inputs, &policy.migration);
+        let step = reconcile(&self.memory, &facts, &policy.rules());
         let mut applied = Applied::default();
-        for action in actions {
-            applied.scaling_actions += u64::from(self.apply(now, &action));
+        for change in &step.changes {
+            applied.scaling_actions += u64::from(self.apply(now, change));
         }
-        if next != self.phase {
-            // Every new phase (each ramp step is one) starts a fresh gate window.
-            self.window.step_requests = 0.0;
-        }
-        if next.name() != self.phase.name() {
-            tracing::debug!(now, from = self.phase.name(), to = next.name(), %reason, "simulate: phase");
+        if step.next.phase.name() != self.memory.phase.name() {
+            tracing::debug!(now, from = self.memory.phase.name(), to = step.next.phase.name(), reason = %step.reason, "simulate: phase");
             applied.decisions.push(Decision {
                 time: now,
-                from: self.phase.name(),
-                to: next.name(),
-                reason,
+                from: self.memory.phase.name(),
+                to: step.next.phase.name(),
+                reason: step.reason,
             });
         }
-        self.phase = next;
-        let size = if self.shadow_full || plan.warm {
-            1.0
-        } else {
-            self.idle_size
-        };
-        if self
-            .shadow
-            .set_target(now, plan.instances as usize, size, self.delays)
-        {
-            applied.scaling_actions += 1;
-        }
-        self.window.tick_requests = 0.0;
-        self.window.tick_errors = 0.0;
+        self.memory = step.next;
+        self.window = Window::default();
         applied
     }
 
-    /// The shadow plan. The policy's sizing carries its own instance capacity and the replay's
-    /// may differ; `plan_shadow_capacity` depends on demand only through demand / capacity,
-    /// so demand is expressed in the policy's units.
-    fn plan(&self, demand: &SizingInputs) -> ShadowPlan {
-        let sizing = &self.policy.sizing;
-        let k = sizing.instance_capacity() / self.capacity;
-        plan_shadow_capacity(
-            sizing,
-            &SizingInputs {
-                predicted_peak: demand.predicted_peak * k,
-                observed: demand.observed * k,
-                rise: demand.rise * k,
-                near_peak: demand.near_peak * k,
-                primary_capacity: demand.primary_capacity * k,
-            },
-        )
-    }
-
-    /// Performs one action; true if it changed a pool.
-    fn apply(&mut self, now: i64, action: &Action) -> bool {
-        match action {
-            Action::ProvisionShadow => {
-                self.shadow_full = true;
-                false
+    /// Carries one change out on the model; true if it changed a pool.
+    fn apply(&mut self, now: i64, change: &Change) -> bool {
+        match change {
+            Change::ResizeShadow { to, .. } => {
+                self.applied = Some(*to);
+                let size = size_units(&self.policy, to.size);
+                self.shadow
+                    .set_target(now, to.instances as usize, size, self.delays)
             }
-            Action::IdleShadow => {
-                self.shadow_full = false;
-                false
-            }
-            Action::SetWeight(w) => {
+            Change::SetWeight(w) => {
                 self.weight = w.clamp(0.0, 1.0);
                 // A new weight from the controller supersedes the proxy's own rollback.
-                self.proxy_rolled_back = false;
+                self.rolled_back_at_ms = None;
                 false
             }
-            Action::DecommissionPrimary => self.primary.set_target(now, 0, 1.0, self.delays),
-            Action::RestorePrimary => {
+            Change::DecommissionPrimary => self.primary.set_target(now, 0, 1.0, self.delays),
+            Change::RestorePrimary => {
                 self.primary
                     .set_target(now, self.primary_instances as usize, 1.0, self.delays)
             }
-            Action::AnnounceShadow | Action::Alert { .. } => false,
+            Change::AnnounceShadow { .. } | Change::Alert { .. } => false,
         }
     }
 
@@ -345,13 +271,23 @@ impl Predictive {
 
     /// The migration phase.
     pub fn phase(&self) -> &Phase {
-        &self.phase
+        &self.memory.phase
     }
 
     /// The shadow weight the proxies apply now.
     pub fn weight(&self) -> f64 {
         self.weight
     }
+}
+
+/// An instance size as a share of the full size (the model's capacity unit).
+fn size_units(policy: &WorkloadPolicy, size: policies::InstanceSize) -> f64 {
+    f64::from(size.cpu_millis) / f64::from(policy.sizing.full().cpu_millis.max(1))
+}
+
+/// Unix seconds as the reconciler's unix ms.
+fn ms(seconds: i64) -> u64 {
+    u64::try_from(seconds).unwrap_or(0).saturating_mul(1000)
 }
 
 #[cfg(test)]
@@ -370,7 +306,7 @@ mod tests {
         };
         for (primary, rolls_back) in [(4, true), (0, false)] {
             let mut p = Predictive::new(WorkloadPolicy::builtin(), 50.0, delays, guard(), primary);
-            p.apply(0, &Action::SetWeight(1.0));
+            p.apply(0, &Change::SetWeight(1.0));
             // The idle shadow (one small instance) cannot take 1000 requests/s.
             let (split, decision) = p.serve(0, 1000.0, 15);
             assert!(split.shadow.unserved > 0.0);

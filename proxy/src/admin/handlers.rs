@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::auth::require_token;
-use super::body::{PoolBody, WeightBody};
-use super::view::WorkloadView;
+use super::view::workload;
+use wire::{PoolBody, WeightBody};
 use crate::clock::now_ms;
 use crate::reload::reload;
 use crate::state::Shared;
@@ -65,18 +65,16 @@ pub async fn metrics(State(shared): AppState) -> Response {
 pub async fn list(State(shared): AppState) -> Response {
     let table = shared.table.load();
     let now = now_ms();
-    let views: Vec<_> = table
-        .workloads()
-        .iter()
-        .map(|w| WorkloadView::of(w, now))
-        .collect();
-    Json(json!({ "workloads": views })).into_response()
+    let list = wire::WorkloadList {
+        workloads: table.workloads().iter().map(|w| workload(w, now)).collect(),
+    };
+    Json(list).into_response()
 }
 
 pub async fn show(State(shared): AppState, Path(name): Path<String>) -> Response {
     let table = shared.table.load();
     match table.workload(&name) {
-        Some(w) => Json(WorkloadView::of(w, now_ms())).into_response(),
+        Some(w) => Json(workload(w, now_ms())).into_response(),
         None => unknown(&name),
     }
 }
@@ -128,7 +126,7 @@ pub async fn set_weight(
     };
     let now = now_ms();
     match w.set_weight(weight, now, "admin") {
-        Ok(()) => Json(WorkloadView::of(w, now)).into_response(),
+        Ok(()) => Json(workload(w, now)).into_response(),
         Err(e) => error(StatusCode::CONFLICT, e),
     }
 }
@@ -163,7 +161,7 @@ pub async fn set_shadow_pool(
     }
     let registry = shared.registry.load();
     w.replace_shadow(Pool::new(&addrs, &registry, &w.edge().peer));
-    Json(WorkloadView::of(w, now_ms())).into_response()
+    Json(workload(w, now_ms())).into_response()
 }
 
 pub async fn reload_handler(State(shared): AppState, headers: HeaderMap) -> Response {

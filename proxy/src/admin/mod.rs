@@ -1,7 +1,6 @@
 //! The admin API on `admin_listen`: workload state, weight and shadow-pool changes, metrics, health.
 
 mod auth;
-mod body;
 mod handlers;
 mod view;
 
@@ -21,10 +20,8 @@ use pingora_core::server::ShutdownWatch;
 
 use crate::state::Shared;
 
-pub use body::{PoolBody, PoolBodyError, WeightBody};
-pub use view::{
-    CertificateView, EdgeView, PoolView, RollbackView, TlsView, UpstreamView, WorkloadView,
-};
+pub use view::{CertificateView, EdgeView, TlsView, workload};
+pub use wire::{PoolBody, PoolBodyError, WeightBody};
 
 /// Admin request bodies are small JSON documents; anything bigger is refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
