@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --release -p proxy -p controller -p umbra-chaos --bins
+cargo build --release -p proxy -p umbra -p umbra-chaos --bins
 
 # A run killed before its own cleanup may leave the disk-full tmpfs mounted: unmount it.
 unmount_leftovers() {

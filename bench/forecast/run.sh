@@ -16,7 +16,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import prophet, stats
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q prophet statsforecast pandas openpyxl
 fi
-(cd "$repo" && cargo build --release -p controller --bin umbra && cargo build --release -p forecast --example m4)
+(cd "$repo" && cargo build --release -p umbra --bin umbra && cargo build --release -p forecast --example m4)
 target="${CARGO_TARGET_DIR:-$repo/target}/release"
 exec "$venv/bin/python" "$repo/bench/forecast/compare.py" \
   --umbra "$target/umbra" --m4-bin "$target/examples/m4" --m4-dir "$m4_dir" \

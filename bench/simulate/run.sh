@@ -17,7 +17,7 @@ here=bench/simulate
 traces=../shared/data/traces/numenta-NAB
 target_dir="${CARGO_TARGET_DIR:-target}"
 
-cargo build --release -p controller --bin umbra >&2
+cargo build --release -p umbra --bin umbra >&2
 bin="$target_dir/release/umbra"
 
 # The same flags for every trace (see README.md for why each).

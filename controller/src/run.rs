@@ -16,7 +16,7 @@ use crate::history::prometheus::prometheus_loop;
 use crate::history::scrape_loop;
 use crate::metrics::ControllerMetrics;
 use crate::orchestrate::{Context, Orchestrator, PhaseStore, PrimarySupervisor};
-use crate::provision::Provisioner;
+use provision::Provisioner;
 use crate::proxies::Proxies;
 use crate::store::Store;
 
@@ -47,13 +47,13 @@ pub fn load_policies(config: &Config) -> anyhow::Result<HashMap<String, Arc<Work
 async fn provisioner(config: &Config) -> anyhow::Result<Arc<dyn Provisioner>> {
     let c = &config.controller;
     Ok(match c.provisioner {
-        ProvisionerKind::Process => Arc::new(crate::provision::process::ProcessProvisioner::new(
+        ProvisionerKind::Process => Arc::new(provision::process::ProcessProvisioner::new(
             c.data_dir.join("instances"),
             Default::default(),
         )?),
-        ProvisionerKind::Podman => Arc::new(crate::provision::podman::PodmanProvisioner::new(
-            crate::provision::podman::PodmanOptions {
-                deployment: crate::provision::deployment_id(&c.data_dir),
+        ProvisionerKind::Podman => Arc::new(provision::podman::PodmanProvisioner::new(
+            provision::podman::PodmanOptions {
+                deployment: provision::deployment_id(&c.data_dir),
                 ..Default::default()
             },
         )),
@@ -62,11 +62,11 @@ async fn provisioner(config: &Config) -> anyhow::Result<Arc<dyn Provisioner>> {
             let client = kube::Client::try_default()
                 .await
                 .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-            let options = crate::provision::kubernetes::KubernetesOptions {
+            let options = provision::kubernetes::KubernetesOptions {
                 namespace: c.kubernetes_namespace.clone(),
                 ..Default::default()
             };
-            Arc::new(crate::provision::kubernetes::KubernetesProvisioner::new(
+            Arc::new(provision::kubernetes::KubernetesProvisioner::new(
                 client, options,
             ))
         }

@@ -30,7 +30,7 @@ use controller::board::Board;
 use controller::history::scrape::PoolRate;
 use controller::metrics::ControllerMetrics;
 use controller::orchestrate::{Context, Orchestrator, PhaseStore};
-use controller::provision::{
+use provision::{
     Instance, InstanceTemplate, ProvisionError, Provisioner, ShadowTarget,
 };
 use controller::proxies::Proxies;
@@ -83,16 +83,32 @@ impl FakeProxy {
     }
 }
 
-fn pool() -> Value {
-    json!({"upstreams": [], "window_requests": 0, "p99_ms": null, "error_rate": 0.0})
+fn pool() -> wire::Pool {
+    wire::Pool {
+        upstreams: Vec::new(),
+        window_requests: 0,
+        p99_ms: None,
+        error_rate: 0.0,
+    }
 }
 
-async fn workloads(State(proxy): State<FakeProxy>) -> Json<Value> {
+async fn workloads(State(proxy): State<FakeProxy>) -> Json<wire::WorkloadList> {
     let weight = proxy.weight();
-    Json(json!({"workloads": [{
-        "name": "web", "shadow_weight": weight, "state": "steady", "last_rollback": null,
-        "primary": pool(), "shadow": pool(),
-    }]}))
+    Json(wire::WorkloadList {
+        workloads: vec![wire::Workload {
+            name: "web".into(),
+            shadow_weight: weight,
+            state: wire::GuardStatus::Steady,
+            priority: policies::Priority::Normal,
+            stateless: true,
+            hosts: Vec::new(),
+            path_prefix: "/".into(),
+            last_rollback: None,
+            cooldown_remaining_ms: 0,
+            primary: pool(),
+            shadow: pool(),
+        }],
+    })
 }
 
 async fn set_weight(State(proxy): State<FakeProxy>, Json(body): Json<Value>) -> &'static str {

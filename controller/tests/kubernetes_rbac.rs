@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use controller::ha::{ConfigMapPhases, ElectionTiming, Elector, LeaseClient};
 use controller::orchestrate::PhaseStore;
-use controller::provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
-use controller::provision::{InstanceTemplate, Provisioner, Resources, ShadowTarget};
+use provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
+use provision::{InstanceTemplate, Provisioner, Resources, ShadowTarget};
 use controller::store::Store;
 use fake_api_server::{FakeApiServer, Recorded};
 use k8s_openapi::api::coordination::v1::Lease;

@@ -12,8 +12,8 @@ mod fake_cluster;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use controller::provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
-use controller::provision::{
+use provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
+use provision::{
     InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
 };
 use fake_api_server::{FakeApiServer, Recorded};

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use controller::provision::podman::{PodmanOptions, PodmanProvisioner};
-use controller::provision::{Instance, InstanceTemplate, Provisioner, Resources, ShadowTarget};
+use provision::podman::{PodmanOptions, PodmanProvisioner};
+use provision::{Instance, InstanceTemplate, Provisioner, Resources, ShadowTarget};
 
 const IMAGE: &str = "localhost/umbra-test-busybox-httpd:1";
 const INSTALL: &str = "install them with: apt-get install -y podman runc busybox-static";

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use controller::provision::process::{ProcessOptions, ProcessProvisioner};
-use controller::provision::{
+use provision::process::{ProcessOptions, ProcessProvisioner};
+use provision::{
     InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
 };
 
@@ -222,7 +222,7 @@ async fn instances_serve_http_under_cgroup_limits_resized_in_place_and_stopped()
 
     // Resize in place: same processes, new limits.
     let full = provisioner.scale(&template, target(2, FULL)).await.unwrap();
-    let ids = |list: &[controller::provision::Instance]| {
+    let ids = |list: &[provision::Instance]| {
         list.iter().map(|i| i.id.clone()).collect::<Vec<_>>()
     };
     assert_eq!(

@@ -19,17 +19,23 @@ pub struct Workload {
     pub shadow_weight: f64,
     /// The rollback guard's state.
     pub state: GuardStatus,
-    /// Priority class.
+    /// Priority class. The fields the controller does not act on default when absent, so a
+    /// controller reads a proxy one version behind during a rolling upgrade.
+    #[serde(default = "normal")]
     pub priority: Priority,
     /// Whether requests carry no server-side session state.
+    #[serde(default)]
     pub stateless: bool,
     /// Host patterns (empty = any).
+    #[serde(default)]
     pub hosts: Vec<String>,
     /// Path prefix.
+    #[serde(default)]
     pub path_prefix: String,
     /// The most recent automatic rollback, if any.
     pub last_rollback: Option<Rollback>,
     /// Milliseconds until raising the weight is allowed again (0 when it is).
+    #[serde(default)]
     pub cooldown_remaining_ms: u64,
     /// Primary pool.
     pub primary: Pool,
@@ -44,6 +50,10 @@ impl Workload {
         (self.state == GuardStatus::RolledBack)
             .then(|| self.last_rollback.as_ref().map_or(0, |r| r.at_unix_ms))
     }
+}
+
+fn normal() -> Priority {
+    Priority::Normal
 }
 
 /// The rollback guard's state.
@@ -113,6 +123,7 @@ pub struct Upstream {
     /// Takes traffic.
     pub healthy: bool,
     /// Requests outstanding.
+    #[serde(default)]
     pub in_flight: u32,
 }
 
@@ -136,6 +147,14 @@ mod tests {
             Some(RollbackCause::P99Ratio)
         );
         assert_eq!(serde_json::to_string(&list).expect("write"), REPORT);
+    }
+
+    #[test]
+    fn a_report_without_the_informational_fields_still_reads() {
+        let older = r#"{"workloads":[{"name":"web","shadow_weight":0.3,"state":"steady","last_rollback":null,"primary":{"upstreams":[{"address":"127.0.0.1:1","healthy":true}],"window_requests":0,"p99_ms":null,"error_rate":0.0},"shadow":{"upstreams":[],"window_requests":0,"p99_ms":null,"error_rate":0.0}}]}"#;
+        let list: WorkloadList = serde_json::from_str(older).expect("parse");
+        assert_eq!(list.workloads[0].priority, Priority::Normal);
+        assert_eq!(list.workloads[0].rolled_back_at_ms(), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::alerts::Alerter;
 use crate::board::Board;
 use crate::metrics::ControllerMetrics;
-use crate::provision::{InstanceTemplate, Provisioner};
+use provision::{InstanceTemplate, Provisioner};
 use crate::proxies::Proxies;
 use crate::store::Store;
 

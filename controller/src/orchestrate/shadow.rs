@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::provision::{
+use provision::{
     Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
 };
 use crate::proxies::Proxies;

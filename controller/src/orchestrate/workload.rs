@@ -13,7 +13,7 @@ use super::journal::{Journal, Written};
 use super::shadow::{ShadowManager, ShadowView};
 use super::{Context, PrimarySupervisor};
 use crate::board::WorkloadStatus;
-use crate::provision::{Resources, ShadowTarget};
+use provision::{Resources, ShadowTarget};
 use crate::proxies::Proxies;
 
 /// What the board says about a workload: demand now and the forecast from now on.

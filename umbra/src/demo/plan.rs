@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use forecast::Series;
 
-use crate::simulate::DemandTrace;
+use simulate::DemandTrace;
 
 /// The window's peak is scaled to this multiple of primary capacity: far enough above it that
 /// primary alone would queue for trace-hours (latency climbing, then 503s), close enough that

@@ -24,7 +24,7 @@ pub fn main(args: DemoArgs) -> anyhow::Result<()> {
             std::env::temp_dir().join(format!(
                 "umbra-demo-{}-{}",
                 std::process::id(),
-                crate::clock::unix_ms()
+                controller::clock::unix_ms()
             )),
             true,
         ),

@@ -16,8 +16,8 @@ use super::observe::{Observations, Observer};
 use super::output::{Live, Output};
 use super::plan::{DemoPlan, PlanOptions, write_csv};
 use super::stack::{Stack, WORKLOAD};
-use crate::history::import::{Replay, import_csv};
-use crate::store::{Resource, Store};
+use controller::history::import::{Replay, import_csv};
+use controller::store::{Resource, Store};
 
 /// After the window, how long to wait for the controller to log its reaction to the fault.
 const REACTION_WAIT: Duration = Duration::from_secs(5);
@@ -135,7 +135,7 @@ async fn live(
         Replay {
             last: None,
             step_ms: Some(plan.wall_step.as_millis() as i64),
-            end_ms: Some(crate::clock::unix_ms()),
+            end_ms: Some(controller::clock::unix_ms()),
             scale: plan.scale,
         },
     )?;
@@ -147,7 +147,7 @@ async fn live(
     );
 
     let started = Instant::now();
-    let started_unix_ms = crate::clock::unix_ms();
+    let started_unix_ms = controller::clock::unix_ms();
     let phase = PhaseCell::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let observer = Observer {

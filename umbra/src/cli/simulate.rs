@@ -12,8 +12,8 @@ use forecast::{
 };
 use policies::GuardThresholds;
 
-use crate::simulate::report::{ReportInfo, ratio, render_html};
-use crate::simulate::{
+use simulate::report::{ReportInfo, ratio, render_html};
+use simulate::{
     Delays, DemandTrace, HpaConfig, Outcome, Settings, Summary, WalkForward,
     primary_from_first_day, replay,
 };

@@ -10,7 +10,7 @@ use forecast::{ForecastOptions, Forecaster, ForecasterConfig, GridOptions, Model
 use policies::GuardThresholds;
 
 use super::plan::{DemoPlan, trace_label};
-use crate::simulate::{Delays, DemandTrace, HpaConfig, Outcome, Settings, WalkForward, replay};
+use simulate::{Delays, DemandTrace, HpaConfig, Outcome, Settings, WalkForward, replay};
 
 // `umbra simulate`'s defaults, so the table here is the one it prints for the same slice
 // (the e2e test checks that against `umbra simulate --json`).

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::WorkloadPolicy;
-use controller::simulate::{
+use simulate::{
     Delays, DemandForecaster, DemandTrace, HpaConfig, Settings, WalkForward,
 };
 use forecast::{

@@ -158,7 +158,7 @@ pub async fn up(config_path: &Path) -> anyhow::Result<()> {
             stop_rx.clone(),
         ));
     }
-    let result = crate::run::run(config, stop_rx, true).await;
+    let result = controller::run::run(config, stop_rx, true).await;
     // The controller may also have ended on an error: stop the proxy either way (it gets
     // SIGTERM and drains its requests in flight).
     let _sent = stop_tx.send(true);

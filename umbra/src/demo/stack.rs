@@ -107,7 +107,7 @@ impl Stack {
         let config = crate::up::load_with_token(&config_path, &token)?;
         // The policy is read by the controller at start; check it now so a bad `--policy`
         // fails before any process starts, naming file, line and field.
-        crate::run::load_policies(&config)?;
+        controller::run::load_policies(&config)?;
 
         let proxy_log = config.controller.data_dir.join("logs/proxy.log");
         let log = std::fs::File::create(&proxy_log)
@@ -131,7 +131,7 @@ impl Stack {
 
         let (stop, stop_rx) = watch::channel(false);
         // `true`: the controller stops the shadow and primary instances it ran when it returns.
-        let controller = tokio::spawn(crate::run::run(config.clone(), stop_rx, true));
+        let controller = tokio::spawn(controller::run::run(config.clone(), stop_rx, true));
         Ok(Stack {
             config,
             proxy,

@@ -4,7 +4,7 @@
 #[path = "simulate_support/mod.rs"]
 mod support;
 
-use controller::simulate::replay;
+use simulate::replay;
 use forecast::{ModelKind, Series};
 use support::{demand, settings, walk_forward};
 
@@ -76,7 +76,7 @@ fn forecasts_made_ahead_in_parallel_decide_exactly_what_live_forecasts_do() {
     let trace = demand(&series);
     let mut settings = settings(3);
     settings.warmup_s = 86_400;
-    let run = |forecaster: &mut dyn controller::simulate::DemandForecaster| {
+    let run = |forecaster: &mut dyn simulate::DemandForecaster| {
         replay(&trace, &settings, forecaster, &mut |_| {}).unwrap_or_else(|e| panic!("replay: {e}"))
     };
     let mut live = support::Recording {

@@ -1,6 +1,7 @@
 //! `umbra simulate --report`: the HTML page renders in a real browser (headless Chromium)
 //! with its chart and table in the DOM, and needs nothing from the network.
 
+#[path = "../../controller/tests/browser/mod.rs"]
 mod browser;
 #[path = "simulate_support/mod.rs"]
 mod support;

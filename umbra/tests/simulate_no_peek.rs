@@ -4,7 +4,7 @@
 #[path = "simulate_support/mod.rs"]
 mod support;
 
-use controller::simulate::{Outcome, replay};
+use simulate::{Outcome, replay};
 use forecast::{ModelKind, Series};
 use support::{Recording, demand, settings, slice, walk_forward};
 

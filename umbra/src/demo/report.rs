@@ -8,7 +8,7 @@ use super::narrative::Line;
 use super::observe::Observations;
 use super::plan::{DemoPlan, trace_label};
 use super::stats::{Bucket, PhaseStats};
-use crate::simulate::report::{render_svg, render_table};
+use simulate::report::{render_svg, render_table};
 
 const WIDTH: f64 = 1200.0;
 const LEFT: f64 = 70.0;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::api::StatusReport;
+use controller::api::StatusReport;
 
 /// Arguments of `umbra status`.
 #[derive(Debug, clap::Args)]
@@ -118,7 +118,7 @@ pub struct ImportArgs {
 
 /// Imports a CSV into the store.
 pub fn run_import(args: &ImportArgs) -> anyhow::Result<()> {
-    let resource = crate::store::Resource::parse(&args.resource).with_context(|| {
+    let resource = controller::store::Resource::parse(&args.resource).with_context(|| {
         format!(
             "unknown resource {:?} (rps, cpu, memory, storage, network)",
             args.resource
@@ -126,14 +126,14 @@ pub fn run_import(args: &ImportArgs) -> anyhow::Result<()> {
     })?;
     let config = crate::up::load_with_token(&args.config, "unused")?;
     std::fs::create_dir_all(&config.controller.data_dir)?;
-    let store = crate::store::Store::open(&config.controller.data_dir.join("umbra.sqlite"))?;
-    let replay = crate::history::import::Replay {
+    let store = controller::store::Store::open(&config.controller.data_dir.join("umbra.sqlite"))?;
+    let replay = controller::history::import::Replay {
         last: args.last,
         step_ms: args.step.map(|d| d.as_millis() as i64),
-        end_ms: args.end_now.then(crate::clock::unix_ms),
+        end_ms: args.end_now.then(controller::clock::unix_ms),
         scale: args.scale,
     };
-    let n = crate::history::import::import_csv(
+    let n = controller::history::import::import_csv(
         &store,
         &args.input,
         &args.workload,

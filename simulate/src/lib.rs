@@ -1,5 +1,8 @@
-//! `umbra simulate`: replays a demand trace through the live controller's forecaster and
-//! policies, side by side with the Kubernetes HPA, and counts what each would have missed.
+//! `umbra simulate`: replays a demand trace through the live controller's reconciler and forecaster beside the Kubernetes HPA, and counts what each would have missed.
+//!
+//! It depends on `policies` and `forecast` only: the controller's I/O (store, proxies,
+//! provisioners) is not here, and the decisions are `policies::reconcile`, the function the
+//! live controller calls.
 
 mod ahead;
 mod error;

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use controller::backend::BackendArgs;
-use controller::cli::forecast::{BacktestArgs, ForecastArgs, run_backtest, run_forecast};
-use controller::cli::simulate::{SimulateArgs, run_simulate};
-use controller::cli::status::{ImportArgs, StatusArgs, run_import, run_status};
+use umbra::backend::BackendArgs;
+use umbra::cli::forecast::{BacktestArgs, ForecastArgs, run_backtest, run_forecast};
+use umbra::cli::simulate::{SimulateArgs, run_simulate};
+use umbra::cli::status::{ImportArgs, StatusArgs, run_import, run_status};
 
 /// The system allocator, wrapped to count what the program holds (`umbra_heap_allocated_bytes`,
 /// `umbra_heap_peak_bytes`): a leak shows as growth there, not only in RSS. Not mimalloc, as in
@@ -30,13 +30,13 @@ enum Command {
     /// Everything on one machine: proxy, example backends, controller (default config/umbra.toml).
     Up {
         /// Config file.
-        #[arg(long, short, default_value = controller::up::DEFAULT_CONFIG)]
+        #[arg(long, short, default_value = umbra::up::DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// The controller alone, driving proxies that run elsewhere.
     Run {
         /// Config file.
-        #[arg(long, short, default_value = controller::up::DEFAULT_CONFIG)]
+        #[arg(long, short, default_value = umbra::up::DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Pools, weights, forecasts and migrations from a running controller.
@@ -48,7 +48,7 @@ enum Command {
     /// Replay a demand trace: Umbra's forecast-driven migrations vs the Kubernetes HPA.
     Simulate(SimulateArgs),
     /// A real trace replayed live through proxy and controller: a migration, a fault, a rollback.
-    Demo(controller::demo::DemoArgs),
+    Demo(umbra::demo::DemoArgs),
     /// Import a history CSV into the controller's store.
     Import(ImportArgs),
     /// An example HTTP backend with a capacity limit (what `umbra up` runs).
@@ -97,7 +97,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { config } => {
             init_logging("info,pingora=warn");
-            runtime()?.block_on(controller::up::up(&config))
+            runtime()?.block_on(umbra::up::up(&config))
         }
         Command::Run { config } => {
             init_logging("info");
@@ -132,14 +132,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             run_simulate(&args)
         }
         // Logs go to a file in the demo's directory: the terminal is for its story.
-        Command::Demo(args) => controller::demo::main(args),
+        Command::Demo(args) => umbra::demo::main(args),
         Command::Import(args) => {
             init_logging("warn");
             run_import(&args)
         }
         Command::Backend(args) => {
             init_logging("info");
-            runtime()?.block_on(controller::backend::run(args))
+            runtime()?.block_on(umbra::backend::run(args))
         }
     }
 }

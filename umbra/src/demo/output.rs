@@ -341,8 +341,8 @@ struct LiveJson<'a> {
 
 #[derive(Serialize)]
 struct ComparisonJson<'a> {
-    predictive: &'a crate::simulate::Summary,
-    reactive: &'a crate::simulate::Summary,
+    predictive: &'a simulate::Summary,
+    reactive: &'a simulate::Summary,
     model: &'a str,
     command: &'a str,
 }
