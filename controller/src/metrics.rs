@@ -2,7 +2,10 @@
 
 use std::sync::OnceLock;
 
-use prometheus::{GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
 
 /// Reads the bytes the process holds on the heap now and the most it ever held; set once by
 /// the binary that owns the global allocator (the library cannot see it).
@@ -38,6 +41,12 @@ pub struct ControllerMetrics {
     pub shadow_instances: IntGaugeVec,
     /// `umbra_controller_errors_total{component}`: failures inside control loops.
     pub errors: IntCounterVec,
+    /// `umbra_controller_tick_seconds`: how long one orchestrator tick took (every workload).
+    pub tick_seconds: Histogram,
+    /// `umbra_forecast_round_seconds`: how long the last refit of every series took.
+    pub forecast_round_seconds: Gauge,
+    /// `umbra_forecast_rounds_total`: refits of every series finished.
+    pub forecast_rounds: IntCounter,
     /// `umbra_proxy_up{proxy}`: 1 if the proxy answered the last tick's read, 0 if not.
     pub proxy_up: IntGaugeVec,
     /// `umbra_controller_leader`: 1 while this replica acts (always, without leader election).
@@ -95,6 +104,23 @@ impl ControllerMetrics {
             ),
             &["component"],
         )?;
+        let tick_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "umbra_controller_tick_seconds",
+                "How long one orchestrator tick took, every workload included.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )?;
+        let forecast_round_seconds = Gauge::new(
+            "umbra_forecast_round_seconds",
+            "How long the last refit of every forecast series took.",
+        )?;
+        let forecast_rounds = IntCounter::new(
+            "umbra_forecast_rounds_total",
+            "Refits of every forecast series finished.",
+        )?;
         let proxy_up = IntGaugeVec::new(
             Opts::new(
                 "umbra_proxy_up",
@@ -123,6 +149,9 @@ impl ControllerMetrics {
             Box::new(shadow_instances.clone()),
             Box::new(errors.clone()),
             Box::new(proxy_up.clone()),
+            Box::new(tick_seconds.clone()),
+            Box::new(forecast_round_seconds.clone()),
+            Box::new(forecast_rounds.clone()),
             Box::new(leader.clone()),
         ] {
             registry.register(c)?;
@@ -140,6 +169,9 @@ impl ControllerMetrics {
             migration_state,
             shadow_instances,
             errors,
+            tick_seconds,
+            forecast_round_seconds,
+            forecast_rounds,
             proxy_up,
             leader,
             heap,

@@ -96,13 +96,24 @@ pub(crate) fn choose(
     };
     let n = runner.values.len();
     // Folds at least a season long: a one-step fold of daily data would choose on one number.
-    let fold_len = horizon.max(runner.season);
-    let min_train = (2 * runner.season).max(2 * fold_len).max(8);
-    let mut origins: Vec<usize> = (1..=runner.config.folds.max(1))
-        .filter_map(|f| n.checked_sub(f * fold_len))
-        .filter(|o| *o >= min_train)
-        .collect();
-    origins.reverse();
+    // When no such fold fits after two seasons of training (a day of 1-minute points is 1,440,
+    // and the controller reads 4,032), folds of the horizon are still better than choosing on
+    // none, which left seasonal naive as the only answer.
+    let origins_for = |fold_len: usize| {
+        let min_train = (2 * runner.season).max(2 * fold_len).max(8);
+        let mut origins: Vec<usize> = (1..=runner.config.folds.max(1))
+            .filter_map(|f| n.checked_sub(f * fold_len))
+            .filter(|o| *o >= min_train)
+            .collect();
+        origins.reverse();
+        origins
+    };
+    let mut fold_len = horizon.max(runner.season);
+    let mut origins = origins_for(fold_len);
+    if origins.is_empty() && fold_len > horizon {
+        fold_len = horizon;
+        origins = origins_for(fold_len);
+    }
     let mut folds = FoldResults {
         origins,
         runs: BTreeMap::new(),

@@ -71,6 +71,19 @@ fn peyton_manning_gap_is_reported_and_bridged() {
 }
 
 #[test]
+fn a_series_too_short_for_season_long_folds_is_still_chosen_for_by_backtest() {
+    // 130 half-hours: two days of training leave no room for a fold a day long, but there is
+    // for folds of the six-hour horizon.
+    let short = slice("nyc_taxi_6d.csv").head(130);
+    let selection = Forecaster::new()
+        .select(&short, 12, &options(ModelKind::Auto))
+        .expect("selects");
+    assert_eq!(selection.periods, vec![48]);
+    assert_eq!(selection.model, ModelKind::WeightedTop3, "{selection:?}");
+    assert!(!selection.residuals.is_empty());
+}
+
+#[test]
 fn selection_is_reused_for_a_cheap_walk_forward_refit() {
     let full = slice("nyc_taxi_6d.csv");
     let forecaster = Forecaster::new();

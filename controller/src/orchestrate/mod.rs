@@ -121,6 +121,7 @@ impl Orchestrator {
     /// (stateless first, then higher demand, then priority); only as many start as there are
     /// free migration slots, and stateful ones only if their policy allows it.
     pub async fn tick(&mut self) {
+        let started = std::time::Instant::now();
         let candidates: Vec<(usize, Candidate)> = self
             .workloads
             .iter()
@@ -166,6 +167,9 @@ impl Orchestrator {
                 w.tick(ctx, hold.as_deref(), fleet).await;
             })
             .await;
+        ctx.metrics
+            .tick_seconds
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// Ticks until shutdown.

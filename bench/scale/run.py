@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""Issue 11's scale benchmark: one controller, many workloads, many real umbra-proxy processes.
+
+    bench/scale/run.sh                     # 1,000 workloads, 10 proxies, 6 minutes
+    bench/scale/run.sh --workloads 200 --proxies 4 --minutes 2
+
+Everything is real and on loopback: `umbra run` (act mode, the process provisioner) drives
+`--proxies` umbra-proxy processes, each routing every workload (10 host names per workload).
+Every workload's primary is one shared `umbra backend`; the policy keeps no shadow instance
+(max_instances = 0: a thousand workloads would otherwise keep a thousand idle processes), so
+the provisioner is asked and answers every tick but starts nothing, and demand stays under
+the migration threshold. Each workload gets a week of 1-minute history before the
+controller starts: a shared NAB trace (../shared/data/traces), rotated and scaled per workload.
+
+Printed, against the issue's targets: the controller's tick (p50/p99 from its own
+`umbra_controller_tick_seconds` histogram; target p99 <= 1 s), the time to refit every series
+(`umbra_forecast_round_seconds`; target <= 60 s), the controller's peak RSS (target <= 1 GiB),
+`GET /v1/status`, the status page and `umbra status --json` (target <= 200 ms), and each
+proxy's RSS. The routing decision itself is measured by criterion:
+`cargo bench -p proxy --bench routing` (1,000 workloads).
+"""
+
+import argparse
+import csv
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TRACES = REPO.parent / "shared" / "data" / "traces" / "numenta-NAB"
+SOURCES = [
+    "elb_request_count_8c0756.csv",
+    "ec2_cpu_utilization_825cc2.csv",
+    "nyc_taxi.csv",
+    "rds_cpu_utilization_cc0c53.csv",
+]
+WEEK_MINUTES = 7 * 24 * 60
+TOKEN = "scale-bench-token"
+
+
+def free_ports(n):
+    """n distinct loopback ports, all held until the last is picked."""
+    held = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        held.append(s)
+    ports = [s.getsockname()[1] for s in held]
+    for s in held:
+        s.close()
+    return ports
+
+
+def read_values(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    out = []
+    for row in rows[1:]:
+        try:
+            out.append(float(row[-1]))
+        except (ValueError, IndexError):
+            continue
+    return out
+
+
+def history_files(workdir, rotations):
+    """A week of points per (trace, rotation): the trace repeated to length, then rotated."""
+    files = []
+    for name in SOURCES:
+        values = read_values(TRACES / name)
+        peak = sorted(values)[int(len(values) * 0.95)] or 1.0
+        week = [(values[i % len(values)] / peak) for i in range(WEEK_MINUTES)]
+        for r in range(rotations):
+            k = (r * WEEK_MINUTES) // rotations
+            rotated = week[k:] + week[:k]
+            path = workdir / f"history-{name[:-4]}-{r}.csv"
+            with open(path, "w") as f:
+                f.write("timestamp,value\n")
+                # Timestamps one minute apart; `umbra import --end-now --step 1m` re-dates them.
+                start = time.mktime((2026, 1, 1, 0, 0, 0, 0, 0, 0))
+                for i, v in enumerate(rotated):
+                    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start + 60 * i))
+                    f.write(f"{stamp},{v:.5f}\n")
+            files.append(path)
+    return files
+
+
+def policy_text():
+    return """[forecast]
+quantile = 0.9
+horizon = "1h"
+
+[sizing]
+instance_capacity = 50.0
+min_instances = 0
+max_instances = 0
+startup = "5s"
+
+[trigger]
+threshold = 0.9
+lead_time = "10m"
+"""
+
+
+def workloads_text(n, backend, bench_dir):
+    parts = []
+    for i in range(n):
+        name = f"w{i:04d}"
+        hosts = ", ".join(f'"{name}-{h}.scale.test"' for h in range(10))
+        parts.append(
+            f"""[[workloads]]
+name = "{name}"
+hosts = [{hosts}]
+path_prefix = "/"
+primary = ["{backend}"]
+policy = "scale"
+
+[workloads.instance]
+command = ["{{umbra}}", "backend", "--listen", "{{addr}}", "--capacity", "50", "--name", "{name}-{{port}}"]
+health_path = "/healthz"
+"""
+        )
+    return "\n".join(parts)
+
+
+def config_text(listen, admin, api, proxies, body):
+    proxy_list = ", ".join(f'"{p}"' for p in proxies)
+    return f"""[proxy]
+listen = "{listen}"
+admin_listen = "{admin}"
+admin_token = "env:UMBRA_ADMIN_TOKEN"
+threads = 1
+
+[controller]
+api_listen = "{api}"
+api_token = "env:UMBRA_ADMIN_TOKEN"
+proxies = [{proxy_list}]
+data_dir = "data"
+policy_dir = "policies"
+step = "1m"
+scrape_interval = "5s"
+forecast_interval = "10s"
+tick = "1s"
+
+{body}"""
+
+
+def get(addr, path, timeout=10):
+    host, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_http(addr, path, seconds, proc, log):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"process exited early; log:\n{Path(log).read_text()[-3000:]}")
+        try:
+            status, _ = get(addr, path, timeout=2)
+            if 200 <= status < 300:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{addr}{path} never answered; log:\n{Path(log).read_text()[-3000:]}")
+
+
+def rss_mib(pid, field="VmRSS"):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def metric_lines(text, name):
+    return [l for l in text.splitlines() if l.startswith(name) and not l.startswith("#")]
+
+
+def histogram_quantile(text, name, q):
+    """The q-quantile of a Prometheus histogram from its cumulative buckets (upper bound)."""
+    buckets = []
+    for line in metric_lines(text, name + "_bucket"):
+        le = line.split('le="', 1)[1].split('"', 1)[0]
+        buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return float("nan"), 0
+    total = buckets[-1][1]
+    for le, count in buckets:
+        if count >= q * total:
+            return le, int(total)
+    return float("inf"), int(total)
+
+
+def gauge(text, name):
+    lines = metric_lines(text, name + " ") + metric_lines(text, name + "{")
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else float("nan")
+
+
+def timed(fn, runs=20):
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2] * 1000, times[min(len(times) - 1, int(len(times) * 0.99))] * 1000
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workloads", type=int, default=1000)
+    ap.add_argument("--proxies", type=int, default=10)
+    ap.add_argument("--minutes", type=float, default=6.0)
+    ap.add_argument("--bin-dir", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", str(REPO / "target")), "release"))
+    ap.add_argument("--keep", action="store_true", help="keep the work dir")
+    args = ap.parse_args()
+    umbra = Path(args.bin_dir) / "umbra"
+    proxy_bin = Path(args.bin_dir) / "umbra-proxy"
+    for b in (umbra, proxy_bin):
+        if not b.exists():
+            sys.exit(f"{b} not found (cargo build --release --workspace --bins)")
+
+    work = Path(tempfile.mkdtemp(prefix="umbra-scale-"))
+    env = dict(os.environ, UMBRA_ADMIN_TOKEN=TOKEN, RUST_LOG="warn")
+    procs = []
+    started = time.time()
+    try:
+        (work / "policies").mkdir()
+        (work / "policies" / "scale.toml").write_text(policy_text())
+        ports = free_ports(2 * args.proxies + 2)
+        backend = f"127.0.0.1:{ports[-1]}"
+        api = f"127.0.0.1:{ports[-2]}"
+        listens = [f"127.0.0.1:{p}" for p in ports[: args.proxies]]
+        admins = [f"127.0.0.1:{p}" for p in ports[args.proxies : 2 * args.proxies]]
+        body = workloads_text(args.workloads, backend, work)
+        configs = []
+        for i in range(args.proxies):
+            path = work / f"umbra-{i}.toml"
+            path.write_text(config_text(listens[i], admins[i], api, admins, body))
+            configs.append(path)
+
+        t0 = time.time()
+        files = history_files(work, rotations=10)
+        imports = []
+        for i in range(args.workloads):
+            scale = 5 + (i % 9) * 4  # 95th percentile 5..37 requests/s, under the 45 rps trigger
+            cmd = [str(umbra), "import", "--workload", f"w{i:04d}", "--step", "1m", "--end-now",
+                   "--scale", str(scale), "--input", str(files[i % len(files)]),
+                   "--config", str(configs[0])]
+            imports.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            # One at a time: each import holds the store's write lock.
+            if imports:
+                p = imports.pop(0)
+                if p.wait() != 0:
+                    sys.exit(f"import failed: {p.stderr.read().decode()}")
+        for p in imports:
+            if p.wait() != 0:
+                sys.exit(f"import failed: {p.stderr.read().decode()}")
+        import_s = time.time() - t0
+        print(f"imported {args.workloads} x {WEEK_MINUTES} points of history in {import_s:.0f} s", flush=True)
+
+        log = work / "backend.log"
+        procs.append(subprocess.Popen([str(umbra), "backend", "--listen", backend, "--capacity", "100000"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w")))
+        proxy_procs = []
+        for i in range(args.proxies):
+            log = work / f"proxy-{i}.log"
+            p = subprocess.Popen([str(proxy_bin), "--config", str(configs[i])], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+            procs.append(p)
+            proxy_procs.append(p)
+            wait_http(admins[i], "/readyz", 60, p, log)
+        print(f"{args.proxies} proxies serving {args.workloads} workloads", flush=True)
+
+        log = work / "controller.log"
+        ctl = subprocess.Popen([str(umbra), "run", "--config", str(configs[0])], env=env,
+                               stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        procs.append(ctl)
+        wait_http(api, "/healthz", 120, ctl, log)
+        print("controller up; observing", flush=True)
+
+        deadline = time.time() + args.minutes * 60
+        rounds, round_s = 0, []
+        while time.time() < deadline:
+            time.sleep(10)
+            if ctl.poll() is not None:
+                sys.exit(f"controller exited; log:\n{log.read_text()[-3000:]}")
+            _, text = get(api, "/metrics")
+            text = text.decode()
+            n = gauge(text, "umbra_forecast_rounds_total")
+            if n == n and n > rounds:
+                rounds = int(n)
+                round_s.append(gauge(text, "umbra_forecast_round_seconds"))
+            p99, ticks = histogram_quantile(text, "umbra_controller_tick_seconds", 0.99)
+            forecasted = len(metric_lines(text, "umbra_forecast_mase{"))
+            print(f"  t+{time.time() - started:4.0f} s: ticks {ticks}, tick p99 <= {p99} s, "
+                  f"forecast rounds {rounds}, series forecast {forecasted}, "
+                  f"controller RSS {rss_mib(ctl.pid):.0f} MiB", flush=True)
+
+        _, text = get(api, "/metrics")
+        text = text.decode()
+        p50, ticks = histogram_quantile(text, "umbra_controller_tick_seconds", 0.5)
+        p99, _ = histogram_quantile(text, "umbra_controller_tick_seconds", 0.99)
+        status_p50, status_p99 = timed(lambda: get(api, "/v1/status"))
+        page_p50, page_p99 = timed(lambda: get(api, "/?q=w09"))
+        cli_p50, cli_p99 = timed(lambda: subprocess.run(
+            [str(umbra), "status", "--json", "--config", str(configs[0])], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True), runs=5)
+        hwm = rss_mib(ctl.pid, "VmHWM")
+        proxy_rss = [rss_mib(p.pid) for p in proxy_procs]
+        worst_round = max(round_s) if round_s else float("nan")
+
+        def verdict(ok):
+            return "met" if ok else "MISSED"
+
+        print()
+        print(f"scale: {args.workloads} workloads x 10 host names, {args.proxies} umbra-proxy, "
+              f"{args.minutes:g} min observed ({ticks} ticks)")
+        print(f"  controller tick           p50 <= {p50} s, p99 <= {p99} s      target p99 <= 1 s: {verdict(p99 <= 1.0)}")
+        print(f"  refit of every series     {len(round_s)} rounds, slowest {worst_round:.1f} s "
+              f"(all: {', '.join(f'{r:.1f}' for r in round_s)})   target <= 60 s: {verdict(worst_round <= 60)}")
+        print(f"  controller peak RSS       {hwm:.0f} MiB      target <= 1024 MiB: {verdict(hwm <= 1024)}")
+        print(f"  GET /v1/status            p50 {status_p50:.0f} ms, p99 {status_p99:.0f} ms   target <= 200 ms: {verdict(status_p99 <= 200)}")
+        print(f"  status page (filtered)    p50 {page_p50:.0f} ms, p99 {page_p99:.0f} ms   target <= 200 ms: {verdict(page_p99 <= 200)}")
+        print(f"  umbra status --json       p50 {cli_p50:.0f} ms, max {cli_p99:.0f} ms (a process start included)")
+        print(f"  proxy RSS                 {min(proxy_rss):.0f}-{max(proxy_rss):.0f} MiB each")
+        print(f"  history import            {import_s:.0f} s; whole run {time.time() - started:.0f} s")
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if args.keep:
+            print(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
