@@ -186,6 +186,15 @@ pub async fn forecast_loop(
     }
 }
 
+/// Where a series' reselection count starts: a fixed spread over `0..RESELECT_EVERY` by name
+/// (FNV-1a), so that the same workload lands in the same round after every restart.
+fn stagger(workload: &str) -> u32 {
+    let hash = workload.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % u64::from(RESELECT_EVERY)) as u32
+}
+
 fn forecast_one(
     store: &Store,
     forecaster: &Forecaster,
@@ -216,7 +225,13 @@ fn forecast_one(
         Some(c) if c.refits < RESELECT_EVERY && c.selection.horizon == horizon => {
             (c.selection, c.refits + 1)
         }
-        _ => (forecaster.select(&series, horizon, &options)?, 0),
+        // The first selection of each series starts its count at a different place, so
+        // later reselections are spread over the rounds instead of all falling in one.
+        None => (
+            forecaster.select(&series, horizon, &options)?,
+            stagger(&target.workload),
+        ),
+        Some(_) => (forecaster.select(&series, horizon, &options)?, 0),
     };
     let f = forecaster.fit_predict(&selection, &series, horizon, &options)?;
     let mase = selection
@@ -297,6 +312,17 @@ fn publish_metrics(m: &ControllerMetrics, f: &PublishedForecast, quantile: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reselections_are_spread_over_the_rounds() {
+        let mut per_round = [0u32; RESELECT_EVERY as usize];
+        for i in 0..1000 {
+            per_round[stagger(&format!("w{i:04}")) as usize] += 1;
+        }
+        // 50 per round on average; none empty, none with more than twice its share.
+        assert!(per_round.iter().all(|&n| n > 0 && n <= 100), "{per_round:?}");
+        assert_eq!(stagger("api"), stagger("api"));
+    }
 
     #[test]
     fn grid_means_and_gaps() {
