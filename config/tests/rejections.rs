@@ -178,6 +178,40 @@ fn duplicate_route() {
 }
 
 #[test]
+fn the_same_hosts_in_another_order_are_the_same_route() {
+    let text = with(
+        "hosts = [\"api.example.com\"]",
+        "hosts = [\"api.example.com\", \"www.example.com\"]",
+    )
+    .replace(
+        "name = \"batch\"\npath_prefix = \"/batch\"",
+        "name = \"batch\"\nhosts = [\"www.example.com\", \"api.example.com\", \"www.example.com\"]\npath_prefix = \"/\"",
+    );
+    let e = reject(&text);
+    let msg = e.to_string();
+    assert!(msg.contains("workloads[1].path_prefix"), "{msg}");
+    assert!(msg.contains("workloads[0] (api) already answers"), "{msg}");
+}
+
+#[test]
+fn a_thousand_workloads_are_checked_for_duplicates_at_once() {
+    let mut text = String::from(
+        "[proxy]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9901\"\n",
+    );
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "\n[[workloads]]\nname = \"w{i}\"\nhosts = [\"w{i}.example.com\", \"*.w{i}.example.com\"]\nprimary = [\"127.0.0.1:7001\"]\n"
+        ));
+    }
+    let c = parse(Path::new("umbra.toml"), &text).expect("valid");
+    assert_eq!(c.workloads.len(), 1000);
+    // The last one named like the first: the error points at both.
+    let dup = text.replacen("name = \"w999\"", "name = \"w0\"", 1);
+    let e = reject(&dup);
+    assert!(e.to_string().contains("is already the name of workloads[0]"), "{e}");
+}
+
+#[test]
 fn path_prefix_without_slash() {
     let e = reject(&with("path_prefix = \"/batch\"", "path_prefix = \"batch\""));
     assert_names(&e, 27, "workloads[1].path_prefix");
