@@ -399,10 +399,8 @@ pub fn reconcile(memory: &Memory, f: &Facts<'_>, rules: &Rules<'_>) -> Step {
     let resizes = moved
         .iter()
         .any(|c| matches!(c, Change::ResizeShadow { .. }));
-    if let Some(to) = steady.filter(|_| !resizes) {
-        if f.shadow.applied != Some(to) {
-            changes.push(Change::ResizeShadow { to, force: false });
-        }
+    if let Some(to) = steady.filter(|to| !resizes && f.shadow.applied != Some(*to)) {
+        changes.push(Change::ResizeShadow { to, force: false });
     }
     let announces = moved
         .iter()
