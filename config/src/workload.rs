@@ -329,7 +329,10 @@ pub(crate) fn check_unique(workloads: &[WorkloadSpec]) -> Result<(), Invalid> {
     let mut routes: HashMap<(BTreeSet<&HostPattern>, &str), usize> =
         HashMap::with_capacity(workloads.len());
     for (i, w) in workloads.iter().enumerate() {
-        let route = (w.hosts.iter().collect::<BTreeSet<_>>(), w.path_prefix.as_str());
+        let route = (
+            w.hosts.iter().collect::<BTreeSet<_>>(),
+            w.path_prefix.as_str(),
+        );
         let same_name = names.get(w.name.as_str()).copied();
         let same_route = routes.get(&route).copied();
         // The earlier of the two conflicts is reported, a name first at the same workload.

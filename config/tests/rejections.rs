@@ -195,9 +195,8 @@ fn the_same_hosts_in_another_order_are_the_same_route() {
 
 #[test]
 fn a_thousand_workloads_are_checked_for_duplicates_at_once() {
-    let mut text = String::from(
-        "[proxy]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9901\"\n",
-    );
+    let mut text =
+        String::from("[proxy]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9901\"\n");
     for i in 0..1000 {
         text.push_str(&format!(
             "\n[[workloads]]\nname = \"w{i}\"\nhosts = [\"w{i}.example.com\", \"*.w{i}.example.com\"]\nprimary = [\"127.0.0.1:7001\"]\n"
@@ -208,7 +207,11 @@ fn a_thousand_workloads_are_checked_for_duplicates_at_once() {
     // The last one named like the first: the error points at both.
     let dup = text.replacen("name = \"w999\"", "name = \"w0\"", 1);
     let e = reject(&dup);
-    assert!(e.to_string().contains("is already the name of workloads[0]"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("is already the name of workloads[0]"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -320,7 +320,10 @@ mod tests {
             per_round[stagger(&format!("w{i:04}")) as usize] += 1;
         }
         // 50 per round on average; none empty, none with more than twice its share.
-        assert!(per_round.iter().all(|&n| n > 0 && n <= 100), "{per_round:?}");
+        assert!(
+            per_round.iter().all(|&n| n > 0 && n <= 100),
+            "{per_round:?}"
+        );
         assert_eq!(stagger("api"), stagger("api"));
     }
 

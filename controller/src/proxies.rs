@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-
 /// A proxy call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {

@@ -16,9 +16,9 @@ use crate::history::prometheus::prometheus_loop;
 use crate::history::scrape_loop;
 use crate::metrics::ControllerMetrics;
 use crate::orchestrate::{Context, Orchestrator, PhaseStore, PrimarySupervisor};
-use provision::Provisioner;
 use crate::proxies::Proxies;
 use crate::store::Store;
+use provision::Provisioner;
 
 /// Each workload's policy: its named file under `policy_dir`, else `policy_dir/default.toml`
 /// when present, else the built-in defaults. A bad file fails start-up with file/line/field.

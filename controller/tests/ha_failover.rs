@@ -30,13 +30,11 @@ use controller::board::Board;
 use controller::history::scrape::PoolRate;
 use controller::metrics::ControllerMetrics;
 use controller::orchestrate::{Context, Orchestrator, PhaseStore};
-use provision::{
-    Instance, InstanceTemplate, ProvisionError, Provisioner, ShadowTarget,
-};
 use controller::proxies::Proxies;
 use controller::store::Store;
 use fake_api_server::FakeApiServer;
 use policies::Phase;
+use provision::{Instance, InstanceTemplate, ProvisionError, Provisioner, ShadowTarget};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 

@@ -22,13 +22,13 @@ use std::time::Duration;
 
 use controller::ha::{ConfigMapPhases, ElectionTiming, Elector, LeaseClient};
 use controller::orchestrate::PhaseStore;
-use provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
-use provision::{InstanceTemplate, Provisioner, Resources, ShadowTarget};
 use controller::store::Store;
 use fake_api_server::{FakeApiServer, Recorded};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use policies::Phase;
+use provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
+use provision::{InstanceTemplate, Provisioner, Resources, ShadowTarget};
 use serde::Deserialize;
 
 const NS: &str = "shop";

@@ -12,11 +12,9 @@ mod fake_cluster;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
-use provision::{
-    InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
-};
 use fake_api_server::{FakeApiServer, Recorded};
+use provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
+use provision::{InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget};
 use serde_json::json;
 
 const NS: &str = "shop";

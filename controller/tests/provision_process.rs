@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use provision::process::{ProcessOptions, ProcessProvisioner};
-use provision::{
-    InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
-};
+use provision::{InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget};
 
 const IDLE: Resources = Resources {
     cpu_millis: 250,
@@ -222,9 +220,7 @@ async fn instances_serve_http_under_cgroup_limits_resized_in_place_and_stopped()
 
     // Resize in place: same processes, new limits.
     let full = provisioner.scale(&template, target(2, FULL)).await.unwrap();
-    let ids = |list: &[provision::Instance]| {
-        list.iter().map(|i| i.id.clone()).collect::<Vec<_>>()
-    };
+    let ids = |list: &[provision::Instance]| list.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
     assert_eq!(
         ids(&full),
         ids(&started),

@@ -4,8 +4,8 @@
 #[path = "simulate_support/mod.rs"]
 mod support;
 
-use simulate::{Outcome, replay};
 use forecast::{ModelKind, Series};
+use simulate::{Outcome, replay};
 use support::{Recording, demand, settings, slice, walk_forward};
 
 const ELB: &str = "elb_request_count_8c0756.csv";

@@ -4,8 +4,8 @@
 #[path = "simulate_support/mod.rs"]
 mod support;
 
-use simulate::replay;
 use forecast::{ModelKind, Series};
+use simulate::replay;
 use support::{demand, settings, walk_forward};
 
 /// Five days at 100 requests/s with a surge to 400 requests/s every day from 14:00 to 16:00

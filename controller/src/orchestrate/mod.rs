@@ -23,9 +23,9 @@ use tokio::sync::watch;
 use crate::alerts::Alerter;
 use crate::board::Board;
 use crate::metrics::ControllerMetrics;
-use provision::{InstanceTemplate, Provisioner};
 use crate::proxies::Proxies;
 use crate::store::Store;
+use provision::{InstanceTemplate, Provisioner};
 
 pub use fleet::Fleet;
 pub use phases::{PhaseStore, PhaseStoreError};

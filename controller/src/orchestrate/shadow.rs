@@ -5,10 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use provision::{
-    Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget,
-};
 use crate::proxies::Proxies;
+use provision::{Instance, InstanceTemplate, ProvisionError, Provisioner, Resources, ShadowTarget};
 
 use super::probe;
 use super::readiness::{Readiness, Verdict};

@@ -13,8 +13,8 @@ use super::journal::{Journal, Written};
 use super::shadow::{ShadowManager, ShadowView};
 use super::{Context, PrimarySupervisor};
 use crate::board::WorkloadStatus;
-use provision::{Resources, ShadowTarget};
 use crate::proxies::Proxies;
+use provision::{Resources, ShadowTarget};
 
 /// What the board says about a workload: demand now and the forecast from now on.
 #[derive(Default)]

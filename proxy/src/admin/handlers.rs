@@ -11,11 +11,11 @@ use serde_json::json;
 
 use super::auth::require_token;
 use super::view::workload;
-use wire::{PoolBody, WeightBody};
 use crate::clock::now_ms;
 use crate::reload::reload;
 use crate::state::Shared;
 use crate::workload::Pool;
+use wire::{PoolBody, WeightBody};
 
 type AppState = State<Arc<Shared>>;
 

@@ -274,7 +274,13 @@ impl Observer {
         forced: bool,
     ) -> FaultRecord {
         let targets: Vec<String> = proxy
-            .map(|p| p.shadow.upstreams.iter().map(|u| u.address.clone()).collect())
+            .map(|p| {
+                p.shadow
+                    .upstreams
+                    .iter()
+                    .map(|u| u.address.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         for t in &targets {
             let put = self

@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::WorkloadPolicy;
-use simulate::{
-    Delays, DemandForecaster, DemandTrace, HpaConfig, Settings, WalkForward,
-};
 use forecast::{
     ForecastError, ForecastOptions, Forecaster, ForecasterConfig, GridOptions, ModelKind, Series,
     read_series,
 };
 use policies::GuardThresholds;
+use simulate::{Delays, DemandForecaster, DemandTrace, HpaConfig, Settings, WalkForward};
 
 /// A shared trace by name (never copied into the repository).
 pub fn trace_path(name: &str) -> PathBuf {
