@@ -152,6 +152,16 @@ impl Board {
         read(&self.observed)
     }
 
+    /// The latest observation of one workload (each workload's tick asks for its own: cloning
+    /// every workload's made a tick over N workloads cost N^2).
+    pub fn observed_of(&self, workload: &str) -> Option<Observed> {
+        self.observed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(workload)
+            .cloned()
+    }
+
     /// Publishes a forecast (keyed by workload; the total-demand forecast drives decisions).
     pub fn publish_forecast(&self, f: PublishedForecast) {
         let key = format!("{}/{}/{}", f.workload, f.pool, f.resource);

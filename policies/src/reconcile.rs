@@ -399,7 +399,7 @@ pub fn reconcile(memory: &Memory, f: &Facts<'_>, rules: &Rules<'_>) -> Step {
     let resizes = moved
         .iter()
         .any(|c| matches!(c, Change::ResizeShadow { .. }));
-    if let Some(to) = steady.filter(|to| !resizes && f.shadow.applied != Some(*to)) {
+    if let Some(to) = steady.filter(|_| !resizes) {
         changes.push(Change::ResizeShadow { to, force: false });
     }
     let announces = moved
@@ -410,11 +410,9 @@ pub fn reconcile(memory: &Memory, f: &Facts<'_>, rules: &Rules<'_>) -> Step {
             force: f.shadow.proxies_stale,
         });
     }
-    changes.extend(
-        moved
-            .into_iter()
-            .filter(|c| !is_unchanged_resize(c, f.shadow.applied)),
-    );
+    changes.extend(moved);
+    // A resize to the shape already asked for, not forced, has nothing to do.
+    changes.retain(|c| !matches!(c, Change::ResizeShadow { to, force: false } if f.shadow.applied == Some(*to)));
 
     // Repair: keep every proxy at the phase's weight (a failed call, a restarted proxy),
     // unless this tick sets it already or a proxy's own rollback is being handled.
@@ -506,11 +504,6 @@ fn translate(
             },
         })
         .collect()
-}
-
-/// A resize to the shape already asked for, not forced: nothing to do.
-fn is_unchanged_resize(c: &Change, applied: Option<PoolShape>) -> bool {
-    matches!(c, Change::ResizeShadow { to, force: false } if applied == Some(*to))
 }
 
 #[cfg(test)]

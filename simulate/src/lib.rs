@@ -26,5 +26,5 @@ pub use predictive::Decision;
 pub use replay::{Outcome, STEP_S, TimelinePoint, replay};
 pub use schedule::RefitSchedule;
 pub use settings::{Settings, primary_from_first_day};
-pub use summary::Summary;
+pub use summary::{Summary, four_numbers};
 pub use trace::DemandTrace;

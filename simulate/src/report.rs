@@ -7,7 +7,7 @@ use chrono::DateTime;
 
 use super::predictive::Decision;
 use super::replay::{Outcome, TimelinePoint};
-use super::summary::Summary;
+use super::summary::{Summary, four_numbers};
 
 const WIDTH: f64 = 1200.0;
 const HEIGHT: f64 = 500.0;
@@ -289,31 +289,7 @@ fn legend(svg: &mut String) {
 
 /// The results table, `<table id="summary">`.
 pub fn render_table(predictive: &Summary, reactive: &Summary) -> String {
-    let rows: [(&str, f64, f64, usize); 6] = [
-        (
-            "under-provisioned minutes",
-            predictive.under_provisioned_minutes,
-            reactive.under_provisioned_minutes,
-            1,
-        ),
-        (
-            "unserved requests",
-            predictive.unserved_requests,
-            reactive.unserved_requests,
-            0,
-        ),
-        (
-            "instance-hours",
-            predictive.instance_hours,
-            reactive.instance_hours,
-            1,
-        ),
-        (
-            "scaling actions",
-            predictive.scaling_actions as f64,
-            reactive.scaling_actions as f64,
-            0,
-        ),
+    let extra = [
         (
             "peak instances",
             predictive.peak_instances,
@@ -322,6 +298,7 @@ pub fn render_table(predictive: &Summary, reactive: &Summary) -> String {
         ),
         ("requests", predictive.requests, reactive.requests, 0),
     ];
+    let rows = four_numbers(predictive, reactive).into_iter().chain(extra);
     let mut html = String::from(
         "<table id=\"summary\"><thead><tr><th></th><th>predictive (Umbra)</th>\
          <th>reactive (HPA)</th><th>ratio</th></tr></thead><tbody>\n",

@@ -56,6 +56,40 @@ impl Summary {
     }
 }
 
+/// The four numbers every comparison shows, `(name, predictive, reactive, decimals)`: the
+/// text table of `umbra simulate` and the HTML report print the same rows.
+pub fn four_numbers(
+    predictive: &Summary,
+    reactive: &Summary,
+) -> [(&'static str, f64, f64, usize); 4] {
+    [
+        (
+            "under-provisioned minutes",
+            predictive.under_provisioned_minutes,
+            reactive.under_provisioned_minutes,
+            1,
+        ),
+        (
+            "unserved requests",
+            predictive.unserved_requests,
+            reactive.unserved_requests,
+            0,
+        ),
+        (
+            "instance-hours",
+            predictive.instance_hours,
+            reactive.instance_hours,
+            1,
+        ),
+        (
+            "scaling actions",
+            predictive.scaling_actions as f64,
+            reactive.scaling_actions as f64,
+            0,
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,7 +96,7 @@ pub fn report(state: &ApiState) -> StatusReport {
 pub fn report_one(state: &ApiState, name: &str) -> Option<WorkloadReport> {
     let name = state.workloads.iter().find(|w| *w == name)?;
     let status = state.board.statuses().remove(name).unwrap_or_default();
-    let observed = state.board.observed().get(name).map(|o| o.rps);
+    let observed = state.board.observed_of(name).map(|o| o.rps);
     Some(workload_report(state, name, status, observed))
 }
 

@@ -1,7 +1,6 @@
 //! The proxy fleet as one tick sees it: every proxy read once, all at once, each with its own timeout.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use policies::ProxyFacts;
@@ -10,13 +9,10 @@ use crate::metrics::ControllerMetrics;
 use crate::proxies::Proxies;
 
 /// What the proxies said this tick.
-#[derive(Debug, Default)]
 pub struct Fleet {
     by_workload: HashMap<String, Vec<wire::Workload>>,
-    /// Proxies that answered: this tick's changes go to them alone.
-    answered: Vec<SocketAddr>,
-    /// Proxies that did not, and why.
-    silent: Vec<(SocketAddr, String)>,
+    /// The proxies that answered: this tick's changes go to them alone.
+    answering: Proxies,
 }
 
 impl Fleet {
@@ -25,7 +21,8 @@ impl Fleet {
     /// holds up the others. When it answers again, the reconciler repairs its weight and
     /// members from what it reports.
     pub async fn read(proxies: &Proxies, timeout: Duration, metrics: &ControllerMetrics) -> Self {
-        let mut fleet = Fleet::default();
+        let mut by_workload: HashMap<String, Vec<wire::Workload>> = HashMap::new();
+        let mut answered = Vec::new();
         for (proxy, result) in proxies.workloads(timeout).await {
             let up = result.is_ok();
             metrics
@@ -34,19 +31,21 @@ impl Fleet {
                 .set(i64::from(up));
             match result {
                 Ok(list) => {
-                    fleet.answered.push(proxy);
+                    answered.push(proxy);
                     for w in list {
-                        fleet.by_workload.entry(w.name.clone()).or_default().push(w);
+                        by_workload.entry(w.name.clone()).or_default().push(w);
                     }
                 }
                 Err(e) => {
                     metrics.error("proxy");
                     tracing::warn!(%proxy, error = %e, "reading proxy state failed; left out of this tick");
-                    fleet.silent.push((proxy, e.to_string()));
                 }
             }
         }
-        fleet
+        Fleet {
+            by_workload,
+            answering: proxies.only(&answered),
+        }
     }
 
     /// What each answering proxy reports on `workload`.
@@ -54,14 +53,9 @@ impl Fleet {
         self.by_workload.get(workload).map_or(&[], Vec::as_slice)
     }
 
-    /// The proxies that answered.
-    pub fn answered(&self) -> &[SocketAddr] {
-        &self.answered
-    }
-
-    /// The proxies that did not answer, and why.
-    pub fn silent(&self) -> &[(SocketAddr, String)] {
-        &self.silent
+    /// The proxies that answered, to carry this tick's changes.
+    pub fn answering(&self) -> &Proxies {
+        &self.answering
     }
 }
 

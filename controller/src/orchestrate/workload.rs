@@ -103,10 +103,8 @@ impl WorkloadRuntime {
         let name = self.name();
         let observed = ctx
             .board
-            .observed()
-            .get(name)
+            .observed_of(name)
             .filter(|o| now - o.at_ms <= ctx.stale_after.as_millis() as i64)
-            .cloned()
             .unwrap_or_default();
         let forecast = ctx.board.demand_forecast(name);
         Outlook {
@@ -135,14 +133,20 @@ impl WorkloadRuntime {
     }
 
     /// The shadow pool in the reconciler's terms. `listed`: the provisioner answered (an
-    /// empty view from a failed listing must not be announced to the proxies).
-    fn shadow_facts(&self, view: &ShadowView, listed: bool) -> ShadowFacts {
+    /// empty view from a failed listing must not be announced to the proxies). `reports`: what
+    /// the proxies say of this workload (none at recovery).
+    fn shadow_facts(
+        &self,
+        view: &ShadowView,
+        listed: bool,
+        reports: &[wire::Workload],
+    ) -> ShadowFacts {
         ShadowFacts {
             instances: u32::try_from(view.instances.len()).unwrap_or(u32::MAX),
             ready_full: view.ready_full,
             applied: self.shadow.applied().map(shape),
             ready_changed: listed && self.shadow.ready_changed(&view.ready),
-            proxies_stale: false,
+            proxies_stale: self.shadow.proxies_differ(reports),
         }
     }
 
@@ -179,7 +183,7 @@ impl WorkloadRuntime {
         let now = crate::clock::unix_ms();
         let outlook = self.outlook(ctx, now);
         let facts = Facts {
-            shadow: self.shadow_facts(&view, true),
+            shadow: self.shadow_facts(&view, true, &[]),
             ..self.facts(&outlook, now)
         };
         let step = recover_from(&stored, &facts, &self.policy.rules());
@@ -247,14 +251,12 @@ impl WorkloadRuntime {
         let now = crate::clock::unix_ms();
         let outlook = self.outlook(ctx, now);
         let shadow_pool = outlook.observed.pools.get("shadow");
-        let mut shadow = self.shadow_facts(&view, listed);
-        shadow.proxies_stale = self.shadow.proxies_differ(reports);
         let facts = Facts {
             shadow_requests: shadow_pool.map_or(0.0, |p| p.rps * ctx.tick.as_secs_f64()),
             shadow_p99_ms: shadow_pool.and_then(|p| p.p99_ms),
             primary_ready,
             proxies: &proxies,
-            shadow,
+            shadow: self.shadow_facts(&view, listed, reports),
             hold,
             failure: self.failure.take(),
             ..self.facts(&outlook, now)
@@ -275,8 +277,8 @@ impl WorkloadRuntime {
             }
         }
         self.memory = step.next;
-        let answered = ctx.proxies.only(fleet.answered());
-        self.execute(ctx, &answered, step.changes, &view).await;
+        self.execute(ctx, fleet.answering(), step.changes, &view)
+            .await;
         self.publish(ctx, Some(&view), Some(step.plan));
     }
 

@@ -234,33 +234,7 @@ pub fn format_table(predictive: &Summary, reactive: &Summary) -> String {
         "{:<28} {:>14} {:>16} {:>8}\n",
         "", "predictive", "reactive (HPA)", "ratio"
     );
-    let rows = [
-        (
-            "under-provisioned minutes",
-            predictive.under_provisioned_minutes,
-            reactive.under_provisioned_minutes,
-            1,
-        ),
-        (
-            "unserved requests",
-            predictive.unserved_requests,
-            reactive.unserved_requests,
-            0,
-        ),
-        (
-            "instance-hours",
-            predictive.instance_hours,
-            reactive.instance_hours,
-            1,
-        ),
-        (
-            "scaling actions",
-            predictive.scaling_actions as f64,
-            reactive.scaling_actions as f64,
-            0,
-        ),
-    ];
-    for (name, p, r, decimals) in rows {
+    for (name, p, r, decimals) in simulate::four_numbers(predictive, reactive) {
         out.push_str(&format!(
             "{name:<28} {p:>14.decimals$} {r:>16.decimals$} {:>8}\n",
             ratio(p, r)
