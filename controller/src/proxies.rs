@@ -1,6 +1,7 @@
 //! Client for every proxy's admin API: the controller's only way to touch traffic.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A proxy call failed.
@@ -39,23 +40,46 @@ pub enum ProxyError {
     },
 }
 
-/// The fleet of proxies the controller drives.
+/// One proxy's admin API, as the controller uses it: [`HttpAdmin`] over HTTP in production;
+/// tests put a fleet in memory behind it (and a paused clock over both).
+#[async_trait::async_trait]
+pub trait AdminApi: Send + Sync {
+    /// `GET /v1/workloads`: every workload the proxy routes, with its guard's view.
+    async fn workloads(&self, proxy: SocketAddr) -> Result<Vec<wire::Workload>, ProxyError>;
+    /// `GET /metrics`.
+    async fn metrics(&self, proxy: SocketAddr) -> Result<String, ProxyError>;
+    /// `PUT /v1/workloads/{workload}/shadow-weight`.
+    async fn set_weight(
+        &self,
+        proxy: SocketAddr,
+        workload: &str,
+        body: &wire::WeightBody,
+    ) -> Result<(), ProxyError>;
+    /// `PUT /v1/workloads/{workload}/pools/shadow`.
+    async fn set_shadow_pool(
+        &self,
+        proxy: SocketAddr,
+        workload: &str,
+        body: &wire::PoolBody,
+    ) -> Result<(), ProxyError>;
+}
+
+/// The fleet of proxies the controller drives: every call fans out to all of them at once.
 #[derive(Clone)]
 pub struct Proxies {
     addrs: Vec<SocketAddr>,
-    token: Option<String>,
-    http: reqwest::Client,
+    api: Arc<dyn AdminApi>,
 }
 
 impl Proxies {
-    /// Clients for `addrs`, authenticating mutations with `token`.
+    /// Clients for `addrs` over HTTP, authenticating mutations with `token`.
     pub fn new(addrs: Vec<SocketAddr>, token: Option<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .connect_timeout(Duration::from_secs(1))
-            .build()
-            .unwrap_or_default();
-        Proxies { addrs, token, http }
+        Self::over(addrs, Arc::new(HttpAdmin::new(token)))
+    }
+
+    /// The fleet at `addrs`, reached through `api`.
+    pub fn over(addrs: Vec<SocketAddr>, api: Arc<dyn AdminApi>) -> Self {
+        Proxies { addrs, api }
     }
 
     /// The proxies' admin addresses.
@@ -73,8 +97,7 @@ impl Proxies {
                 .copied()
                 .filter(|a| addrs.contains(a))
                 .collect(),
-            token: self.token.clone(),
-            http: self.http.clone(),
+            api: Arc::clone(&self.api),
         }
     }
 
@@ -85,7 +108,7 @@ impl Proxies {
         timeout: Duration,
     ) -> Vec<(SocketAddr, Result<Vec<wire::Workload>, ProxyError>)> {
         let reads = self.addrs.iter().map(|&proxy| async move {
-            let read = tokio::time::timeout(timeout, self.workloads_of(proxy)).await;
+            let read = tokio::time::timeout(timeout, self.api.workloads(proxy)).await;
             (
                 proxy,
                 read.unwrap_or(Err(ProxyError::Silent { proxy, timeout })),
@@ -94,52 +117,15 @@ impl Proxies {
         futures::future::join_all(reads).await
     }
 
-    async fn workloads_of(&self, proxy: SocketAddr) -> Result<Vec<wire::Workload>, ProxyError> {
-        let action = "GET /v1/workloads".to_string();
-        let resp = self
-            .http
-            .get(format!("http://{proxy}/v1/workloads"))
-            .send()
-            .await
-            .map_err(|source| ProxyError::Http {
-                proxy,
-                action: action.clone(),
-                source,
-            })?;
-        let resp = check(proxy, &action, resp).await?;
-        let list: wire::WorkloadList = resp.json().await.map_err(|source| ProxyError::Http {
-            proxy,
-            action,
-            source,
-        })?;
-        Ok(list.workloads)
-    }
-
     /// `GET /metrics` of one proxy.
     pub async fn metrics(&self, proxy: SocketAddr) -> Result<String, ProxyError> {
-        let action = "GET /metrics".to_string();
-        let resp = self
-            .http
-            .get(format!("http://{proxy}/metrics"))
-            .send()
-            .await
-            .map_err(|source| ProxyError::Http {
-                proxy,
-                action: action.clone(),
-                source,
-            })?;
-        let resp = check(proxy, &action, resp).await?;
-        resp.text().await.map_err(|source| ProxyError::Http {
-            proxy,
-            action,
-            source,
-        })
+        self.api.metrics(proxy).await
     }
 
     /// Sets the shadow weight on every proxy. Returns the first failure after trying all.
     pub async fn set_weight(&self, workload: &str, weight: f64) -> Result<(), ProxyError> {
         let body = wire::WeightBody { weight };
-        self.put_all(&format!("/v1/workloads/{workload}/shadow-weight"), &body)
+        self.on_all(|proxy| self.api.set_weight(proxy, workload, &body))
             .await
     }
 
@@ -152,39 +138,137 @@ impl Proxies {
         let body = wire::PoolBody {
             upstreams: members.iter().map(|a| a.to_string()).collect(),
         };
-        self.put_all(&format!("/v1/workloads/{workload}/pools/shadow"), &body)
+        self.on_all(|proxy| self.api.set_shadow_pool(proxy, workload, &body))
             .await
     }
 
     /// The same call to every proxy at once. Returns the first failure after trying all.
-    async fn put_all<B: serde::Serialize + Sync>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<(), ProxyError> {
-        let calls = self.addrs.iter().map(|&proxy| async move {
-            let action = format!("PUT {path}");
-            let mut req = self.http.put(format!("http://{proxy}{path}")).json(body);
-            if let Some(t) = &self.token {
-                req = req.bearer_auth(t);
-            }
-            match req.send().await {
-                Ok(resp) => check(proxy, &action, resp).await.map(drop),
-                Err(source) => Err(ProxyError::Http {
-                    proxy,
-                    action,
-                    source,
-                }),
-            }
-        });
+    async fn on_all<'a, F, Fut>(&'a self, call: F) -> Result<(), ProxyError>
+    where
+        F: Fn(SocketAddr) -> Fut,
+        Fut: std::future::Future<Output = Result<(), ProxyError>> + 'a,
+    {
         let mut first_error = None;
-        for result in futures::future::join_all(calls).await {
+        for result in futures::future::join_all(self.addrs.iter().map(|&p| call(p))).await {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "proxy call failed");
                 first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// [`AdminApi`] over HTTP (reqwest), with a bearer token on every change.
+pub struct HttpAdmin {
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl HttpAdmin {
+    /// A client authenticating mutations with `token`.
+    pub fn new(token: Option<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap_or_default();
+        HttpAdmin { token, http }
+    }
+
+    async fn get(&self, proxy: SocketAddr, path: &str) -> Result<reqwest::Response, ProxyError> {
+        let action = format!("GET {path}");
+        let resp = self
+            .http
+            .get(format!("http://{proxy}{path}"))
+            .send()
+            .await
+            .map_err(|source| ProxyError::Http {
+                proxy,
+                action: action.clone(),
+                source,
+            })?;
+        check(proxy, &action, resp).await
+    }
+
+    async fn put<B: serde::Serialize + Sync>(
+        &self,
+        proxy: SocketAddr,
+        path: &str,
+        body: &B,
+    ) -> Result<(), ProxyError> {
+        let action = format!("PUT {path}");
+        let mut req = self.http.put(format!("http://{proxy}{path}")).json(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        match req.send().await {
+            Ok(resp) => check(proxy, &action, resp).await.map(drop),
+            Err(source) => Err(ProxyError::Http {
+                proxy,
+                action,
+                source,
+            }),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AdminApi for HttpAdmin {
+    async fn workloads(&self, proxy: SocketAddr) -> Result<Vec<wire::Workload>, ProxyError> {
+        let path = "/v1/workloads";
+        let list: wire::WorkloadList =
+            self.get(proxy, path)
+                .await?
+                .json()
+                .await
+                .map_err(|source| ProxyError::Http {
+                    proxy,
+                    action: format!("GET {path}"),
+                    source,
+                })?;
+        Ok(list.workloads)
+    }
+
+    async fn metrics(&self, proxy: SocketAddr) -> Result<String, ProxyError> {
+        let path = "/metrics";
+        self.get(proxy, path)
+            .await?
+            .text()
+            .await
+            .map_err(|source| ProxyError::Http {
+                proxy,
+                action: format!("GET {path}"),
+                source,
+            })
+    }
+
+    async fn set_weight(
+        &self,
+        proxy: SocketAddr,
+        workload: &str,
+        body: &wire::WeightBody,
+    ) -> Result<(), ProxyError> {
+        self.put(
+            proxy,
+            &format!("/v1/workloads/{workload}/shadow-weight"),
+            body,
+        )
+        .await
+    }
+
+    async fn set_shadow_pool(
+        &self,
+        proxy: SocketAddr,
+        workload: &str,
+        body: &wire::PoolBody,
+    ) -> Result<(), ProxyError> {
+        self.put(
+            proxy,
+            &format!("/v1/workloads/{workload}/pools/shadow"),
+            body,
+        )
+        .await
     }
 }
 

@@ -264,6 +264,7 @@ pub async fn run(
         metrics,
         alerter: Alerter::new(c.alert_webhook.clone(), c.alert_format),
         mode: c.mode,
+        clock: Arc::new(crate::clock::WallClock),
         tick: c.tick,
         stale_after: c.scrape_interval * 3,
         max_concurrent_migrations: c.max_concurrent_migrations,

@@ -285,6 +285,7 @@ fn start_replica(
         metrics: Arc::clone(&metrics),
         alerter: Alerter::new(None, AlertFormat::Alertmanager),
         mode: Mode::Act,
+        clock: Arc::new(controller::clock::WallClock),
         tick: TICK,
         stale_after: Duration::from_secs(5),
         max_concurrent_migrations: 1,

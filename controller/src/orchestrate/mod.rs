@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::alerts::Alerter;
 use crate::board::Board;
+use crate::clock::Clock;
 use crate::metrics::ControllerMetrics;
 use crate::proxies::Proxies;
 use crate::store::Store;
@@ -53,6 +54,8 @@ pub struct Context {
     pub alerter: Alerter,
     /// Act or observe.
     pub mode: Mode,
+    /// Where the time is read (the wall clock but in tests).
+    pub clock: Arc<dyn Clock>,
     /// Tick period.
     pub tick: Duration,
     /// Observed demand older than this is ignored.
@@ -110,11 +113,24 @@ impl Orchestrator {
     }
 
     /// Restores every workload's phase from the store and makes the world match it: resume
-    /// when the shadow is still ready, otherwise roll back.
+    /// when the shadow is still ready, otherwise roll back. Like a tick, it reads the fleet
+    /// once and changes only the proxies that answered (a silent one is repaired from its own
+    /// report once it answers), and recovers workloads side by side: one hung proxy used to
+    /// cost every workload its full call timeout, one after another.
     pub async fn recover(&mut self) {
-        for w in &mut self.workloads {
-            w.recover(&self.ctx).await;
-        }
+        let fleet = Fleet::read(
+            &self.ctx.proxies,
+            read_timeout(self.ctx.tick),
+            &self.ctx.metrics,
+        )
+        .await;
+        let ctx = &self.ctx;
+        let answering = fleet.answering();
+        futures::stream::iter(self.workloads.iter_mut())
+            .for_each_concurrent(CONCURRENT_TICKS, |w| async move {
+                w.recover(ctx, answering).await;
+            })
+            .await;
     }
 
     /// One pass over every workload. Workloads that want to start a migration are ranked

@@ -119,14 +119,18 @@ impl ShadowManager {
         }
     }
 
-    /// Probes every instance; replaces those that keep failing after their start-up grace.
-    /// A serving instance that misses one probe stays ready (see `readiness`).
-    pub async fn observe(&mut self, full: Resources) -> Result<ShadowView, ProvisionError> {
+    /// Probes every instance; replaces those that keep failing after their start-up grace
+    /// (their age taken at `now`). A serving instance that misses one probe stays ready (see
+    /// `readiness`).
+    pub async fn observe(
+        &mut self,
+        full: Resources,
+        now: SystemTime,
+    ) -> Result<ShadowView, ProvisionError> {
         let instances = self.provisioner.instances(&self.workload).await?;
         let ids: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
         self.readiness.retain(&ids);
         let mut view = ShadowView::default();
-        let now = SystemTime::now();
         for inst in &instances {
             let ok = probe::ready(
                 inst.addr,

@@ -150,8 +150,9 @@ impl WorkloadRuntime {
         }
     }
 
-    /// Reads the stored phase and reconciles the world with it.
-    pub async fn recover(&mut self, ctx: &Context) {
+    /// Reads the stored phase and reconciles the world with it; changes go to `proxies` (the
+    /// ones that answered the recovery's read).
+    pub async fn recover(&mut self, ctx: &Context, proxies: &Proxies) {
         let stored = match ctx.phases.load(self.name()).await {
             Ok(p) => p.unwrap_or(Phase::Idle),
             Err(e) => {
@@ -179,8 +180,12 @@ impl WorkloadRuntime {
             return;
         }
         let full = resources(self.policy.sizing.full());
-        let view = self.shadow.observe(full).await.unwrap_or_default();
-        let now = crate::clock::unix_ms();
+        let view = self
+            .shadow
+            .observe(full, system_time(ctx))
+            .await
+            .unwrap_or_default();
+        let now = ctx.clock.unix_ms();
         let outlook = self.outlook(ctx, now);
         let facts = Facts {
             shadow: self.shadow_facts(&view, true, &[]),
@@ -192,8 +197,7 @@ impl WorkloadRuntime {
             return;
         }
         self.memory = step.next;
-        let proxies = ctx.proxies.clone();
-        self.execute(ctx, &proxies, step.changes, &view).await;
+        self.execute(ctx, proxies, step.changes, &view).await;
     }
 
     /// Whether this workload wants to start a migration now, as a ranking candidate.
@@ -201,7 +205,7 @@ impl WorkloadRuntime {
         if self.memory.phase != Phase::Idle || !self.acting(ctx) {
             return None;
         }
-        let now = crate::clock::unix_ms();
+        let now = ctx.clock.unix_ms();
         let outlook = self.outlook(ctx, now);
         let facts = self.facts(&outlook, now);
         let trigger = shortage(&self.memory, &facts, &self.policy.rules());
@@ -234,7 +238,7 @@ impl WorkloadRuntime {
             return;
         }
         let full = resources(self.policy.sizing.full());
-        let (view, listed) = match self.shadow.observe(full).await {
+        let (view, listed) = match self.shadow.observe(full, system_time(ctx)).await {
             Ok(v) => (v, true),
             Err(e) => {
                 ctx.metrics.error("provision");
@@ -248,7 +252,7 @@ impl WorkloadRuntime {
             None => true,
         };
         // Taken after every read: a transition is stamped no earlier than what it saw.
-        let now = crate::clock::unix_ms();
+        let now = ctx.clock.unix_ms();
         let outlook = self.outlook(ctx, now);
         let shadow_pool = outlook.observed.pools.get("shadow");
         let facts = Facts {
@@ -285,7 +289,7 @@ impl WorkloadRuntime {
     /// Observe mode: the reconciler on a virtual memory, as if provisioning, every gate and
     /// every proxy succeeded; what it would do is logged and shown, nothing is done.
     fn observe_only(&mut self, ctx: &Context) {
-        let now = crate::clock::unix_ms();
+        let now = ctx.clock.unix_ms();
         let outlook = self.outlook(ctx, now);
         let facts = Facts {
             assume_success: true,
@@ -434,7 +438,7 @@ impl WorkloadRuntime {
                 Change::Alert { kind, message } => {
                     let sent = ctx
                         .alerter
-                        .send(kind, &name, message, crate::clock::unix_ms())
+                        .send(kind, &name, message, ctx.clock.unix_ms())
                         .await;
                     if let Err(e) = &sent {
                         ctx.metrics.error("alert");
@@ -494,4 +498,10 @@ impl WorkloadRuntime {
             p.stop().await;
         }
     }
+}
+
+/// The context's clock as a `SystemTime` (what instances' start times are).
+fn system_time(ctx: &Context) -> std::time::SystemTime {
+    let ms = u64::try_from(ctx.clock.unix_ms()).unwrap_or(0);
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
 }
