@@ -23,6 +23,8 @@ const MIN_POINTS: usize = 24;
 const MAX_POINTS: usize = 4032;
 /// Re-run model selection (the expensive backtest) after this many refits.
 const RESELECT_EVERY: u32 = 20;
+/// The least time a round spends starting selections (see [`select_budget`]).
+const MIN_SELECT_BUDGET: Duration = Duration::from_secs(15);
 
 /// What the loop needs per workload.
 #[derive(Clone)]
@@ -114,6 +116,54 @@ pub fn signal_inputs(
 struct Cached {
     selection: Selection,
     refits: u32,
+    /// Seasonal naive standing in until the series' first selection has had its turn.
+    provisional: bool,
+}
+
+impl Cached {
+    fn wants_selection(&self) -> bool {
+        self.provisional || self.refits >= RESELECT_EVERY
+    }
+}
+
+/// What one series' turn in a round does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Refit the cached selection.
+    Refit,
+    /// Backtest every candidate; the reselection count then starts at `refits`.
+    Select { refits: u32 },
+    /// No selection yet and no time left for one this round: seasonal naive until there is.
+    Provisional,
+}
+
+/// Decides a series' turn: a selection when one is due and the round's budget allows it,
+/// otherwise the last selection refitted (a due one stays due and goes first next round).
+fn turn(workload: &str, cached: Option<&Cached>, horizon: usize, may_select: bool) -> Turn {
+    let usable = cached.filter(|c| c.selection.horizon == horizon);
+    match usable {
+        Some(c) if !c.wants_selection() => Turn::Refit,
+        // The first selection of each series starts its count at a different place, so
+        // later reselections are spread over the rounds instead of all falling in one.
+        _ if may_select => Turn::Select {
+            refits: match usable {
+                Some(c) if !c.provisional => 0,
+                _ => stagger(workload),
+            },
+        },
+        Some(_) => Turn::Refit,
+        None => Turn::Provisional,
+    }
+}
+
+/// How long into a round selections may still start. A selection backtests every candidate
+/// (~0.35 s of CPU for a week of 1-minute points against ~0.02 s for a refit), so a thousand
+/// series selecting at once took 178 s on two cores; after the budget the rest refit what
+/// they have, or forecast with seasonal naive until their turn, and go first next round.
+/// Half the interval, and never less than enough for the selections that fall due in a
+/// steady round (one series in `RESELECT_EVERY`).
+fn select_budget(interval: Duration) -> Duration {
+    (interval / 2).max(MIN_SELECT_BUDGET)
 }
 
 /// Refits every target each `interval` and publishes the results.
@@ -133,15 +183,25 @@ pub async fn forecast_loop(
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     loop {
         let round = std::time::Instant::now();
-        let jobs: Vec<(ForecastTarget, Option<Cached>)> = targets
+        let select_until = round + select_budget(interval);
+        let mut jobs: Vec<(ForecastTarget, Option<Cached>)> = targets
             .iter()
             .map(|t| (t.clone(), cache.remove(&t.workload)))
             .collect();
+        // Series waiting for a selection take the budget first, those with none yet before
+        // those due a reselection (a stable sort: each group keeps the config's order).
+        jobs.sort_by_key(|(_, c)| match c {
+            None => 0,
+            Some(c) if c.provisional => 0,
+            Some(c) if c.wants_selection() => 1,
+            Some(_) => 2,
+        });
         let step_ms = step.as_millis() as i64;
         let mut done = futures::stream::iter(jobs)
             .map(|(target, cached)| {
                 let (store, forecaster) = (Arc::clone(&store), forecaster.clone());
                 tokio::task::spawn_blocking(move || {
+                    let may_select = std::time::Instant::now() < select_until;
                     let out = forecast_one(
                         &store,
                         &forecaster,
@@ -149,6 +209,7 @@ pub async fn forecast_loop(
                         step_ms,
                         crate::clock::unix_ms(),
                         cached,
+                        may_select,
                     );
                     (target, out)
                 })
@@ -179,6 +240,8 @@ pub async fn forecast_loop(
             .forecast_round_seconds
             .set(round.elapsed().as_secs_f64());
         metrics.forecast_rounds.inc();
+        let waiting = cache.values().filter(|c| c.provisional).count();
+        metrics.forecast_awaiting_selection.set(waiting as i64);
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
@@ -202,6 +265,7 @@ fn forecast_one(
     step_ms: i64,
     now_ms: i64,
     cached: Option<Cached>,
+    may_select: bool,
 ) -> anyhow::Result<Option<(PublishedForecast, Cached)>> {
     let key = SeriesKey::new(&target.workload, "all", Resource::Rps);
     let from = now_ms - step_ms * MAX_POINTS as i64;
@@ -221,19 +285,31 @@ fn forecast_one(
         regressors,
         ..ForecastOptions::default()
     };
-    let (selection, refits) = match cached {
-        Some(c) if c.refits < RESELECT_EVERY && c.selection.horizon == horizon => {
-            (c.selection, c.refits + 1)
+    let this_turn = turn(&target.workload, cached.as_ref(), horizon, may_select);
+    let cached = match (this_turn, cached) {
+        (Turn::Refit, Some(c)) => Cached {
+            refits: (c.refits + 1).min(RESELECT_EVERY),
+            ..c
+        },
+        (Turn::Select { refits }, _) => Cached {
+            selection: forecaster.select(&series, horizon, &options)?,
+            refits,
+            provisional: false,
+        },
+        (Turn::Provisional | Turn::Refit, _) => {
+            let naive = ForecastOptions {
+                model: ModelKind::SeasonalNaive,
+                ..options.clone()
+            };
+            Cached {
+                selection: forecaster.select(&series, horizon, &naive)?,
+                refits: 0,
+                provisional: true,
+            }
         }
-        // The first selection of each series starts its count at a different place, so
-        // later reselections are spread over the rounds instead of all falling in one.
-        None => (
-            forecaster.select(&series, horizon, &options)?,
-            stagger(&target.workload),
-        ),
-        Some(_) => (forecaster.select(&series, horizon, &options)?, 0),
     };
-    let f = forecaster.fit_predict(&selection, &series, horizon, &options)?;
+    let selection = &cached.selection;
+    let f = forecaster.fit_predict(selection, &series, horizon, &options)?;
     let mase = selection
         .scores
         .iter()
@@ -273,7 +349,7 @@ fn forecast_one(
         rise,
         made_at_ms: now_ms,
     };
-    Ok(Some((published, Cached { selection, refits })))
+    Ok(Some((published, cached)))
 }
 
 fn publish_metrics(m: &ControllerMetrics, f: &PublishedForecast, quantile: f64) {
@@ -325,6 +401,64 @@ mod tests {
             "{per_round:?}"
         );
         assert_eq!(stagger("api"), stagger("api"));
+    }
+
+    fn cached(horizon: usize, refits: u32, provisional: bool) -> Cached {
+        Cached {
+            selection: Selection {
+                model: ModelKind::SeasonalNaive,
+                members: Vec::new(),
+                weights: Vec::new(),
+                periods: Vec::new(),
+                season: 24,
+                scores: Vec::new(),
+                residuals: Vec::new(),
+                fallbacks: Vec::new(),
+                horizon,
+                ets_forms: Vec::new(),
+            },
+            refits,
+            provisional,
+        }
+    }
+
+    #[test]
+    fn a_series_is_selected_once_the_budget_allows_and_forecast_meanwhile() {
+        let first = Turn::Select {
+            refits: stagger("api"),
+        };
+        // Never selected: a selection within the budget, seasonal naive after it.
+        assert_eq!(turn("api", None, 60, true), first);
+        assert_eq!(turn("api", None, 60, false), Turn::Provisional);
+        // A stand-in keeps refitting until the budget lets it select, then starts its count
+        // where a first selection does, so the stagger survives the wait.
+        let standin = cached(60, 0, true);
+        assert_eq!(turn("api", Some(&standin), 60, true), first);
+        assert_eq!(turn("api", Some(&standin), 60, false), Turn::Refit);
+        // A selection refits until it is due, budget or not...
+        let fresh = cached(60, 3, false);
+        assert_eq!(turn("api", Some(&fresh), 60, true), Turn::Refit);
+        assert_eq!(turn("api", Some(&fresh), 60, false), Turn::Refit);
+        // ...and when due is reselected, or kept a round longer when the budget is spent.
+        let due = cached(60, RESELECT_EVERY, false);
+        assert_eq!(
+            turn("api", Some(&due), 60, true),
+            Turn::Select { refits: 0 }
+        );
+        assert_eq!(turn("api", Some(&due), 60, false), Turn::Refit);
+        assert!(due.wants_selection() && standin.wants_selection() && !fresh.wants_selection());
+        // A selection made for another horizon cannot be refitted for this one.
+        assert_eq!(turn("api", Some(&fresh), 30, true), first);
+        assert_eq!(turn("api", Some(&fresh), 30, false), Turn::Provisional);
+    }
+
+    #[test]
+    fn the_selection_budget_is_half_the_interval_with_a_floor() {
+        assert_eq!(
+            select_budget(Duration::from_secs(60)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(select_budget(Duration::from_secs(1)), MIN_SELECT_BUDGET);
     }
 
     #[test]

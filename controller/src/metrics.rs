@@ -47,6 +47,9 @@ pub struct ControllerMetrics {
     pub forecast_round_seconds: Gauge,
     /// `umbra_forecast_rounds_total`: refits of every series finished.
     pub forecast_rounds: IntCounter,
+    /// `umbra_forecast_series_awaiting_selection`: series forecast by seasonal naive until
+    /// their first model selection has its turn.
+    pub forecast_awaiting_selection: IntGauge,
     /// `umbra_proxy_up{proxy}`: 1 if the proxy answered the last tick's read, 0 if not.
     pub proxy_up: IntGaugeVec,
     /// `umbra_controller_leader`: 1 while this replica acts (always, without leader election).
@@ -121,6 +124,10 @@ impl ControllerMetrics {
             "umbra_forecast_rounds_total",
             "Refits of every forecast series finished.",
         )?;
+        let forecast_awaiting_selection = IntGauge::new(
+            "umbra_forecast_series_awaiting_selection",
+            "Series forecast by seasonal naive until their first model selection has its turn.",
+        )?;
         let proxy_up = IntGaugeVec::new(
             Opts::new(
                 "umbra_proxy_up",
@@ -152,6 +159,7 @@ impl ControllerMetrics {
             Box::new(tick_seconds.clone()),
             Box::new(forecast_round_seconds.clone()),
             Box::new(forecast_rounds.clone()),
+            Box::new(forecast_awaiting_selection.clone()),
             Box::new(leader.clone()),
         ] {
             registry.register(c)?;
@@ -172,6 +180,7 @@ impl ControllerMetrics {
             tick_seconds,
             forecast_round_seconds,
             forecast_rounds,
+            forecast_awaiting_selection,
             proxy_up,
             leader,
             heap,

@@ -53,6 +53,13 @@ impl Fleet {
         self.by_workload.get(workload).map_or(&[], Vec::as_slice)
     }
 
+    /// Whether a proxy reports its guard has rolled `workload`'s shadow back.
+    pub fn rolled_back(&self, workload: &str) -> bool {
+        self.reports(workload)
+            .iter()
+            .any(|r| r.state == wire::GuardStatus::RolledBack)
+    }
+
     /// The proxies that answered, to carry this tick's changes.
     pub fn answering(&self) -> &Proxies {
         &self.answering

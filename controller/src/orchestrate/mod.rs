@@ -178,7 +178,11 @@ impl Orchestrator {
         .await;
         let ctx = &self.ctx;
         let fleet = &fleet;
-        futures::stream::iter(self.workloads.iter_mut().zip(holds))
+        // Workloads a proxy's guard has just rolled back go first: at 1,000 workloads the last
+        // one's turn came a quarter of a second into the tick.
+        let mut turns: Vec<_> = self.workloads.iter_mut().zip(holds).collect();
+        turns.sort_by_key(|(w, _)| !fleet.rolled_back(w.name()));
+        futures::stream::iter(turns)
             .for_each_concurrent(CONCURRENT_TICKS, |(w, hold)| async move {
                 w.tick(ctx, hold.as_deref(), fleet).await;
             })

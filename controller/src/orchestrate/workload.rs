@@ -84,7 +84,8 @@ impl WorkloadRuntime {
         }
     }
 
-    fn name(&self) -> &str {
+    /// The workload's name.
+    pub fn name(&self) -> &str {
         self.spec.name.as_str()
     }
 
