@@ -107,6 +107,29 @@ mod tests {
             }
         }
 
+        /// The candidates are the healthy upstream of rank `a` and another drawn with `b`
+        /// among the rest; the cheaper wins, the first on a tie.
+        #[test]
+        fn picks_the_cheaper_of_two_distinct_candidates(
+            members in proptest::collection::vec((any::<bool>(), 0u32..4, 0u32..3000), 1..12),
+            a in any::<u32>(), b in any::<u32>(),
+        ) {
+            let loads: Vec<_> = members.iter().map(|&(h, q, e)| up(h, q, e)).collect();
+            let healthy: Vec<usize> = (0..loads.len()).filter(|&i| loads[i].healthy).collect();
+            let got = pick_two_choices(loads.len(), |i| loads[i], (a, b));
+            if healthy.is_empty() {
+                prop_assert_eq!(got, None);
+                return Ok(());
+            }
+            let first = healthy[a as usize % healthy.len()];
+            let others: Vec<usize> = healthy.iter().copied().filter(|&i| i != first).collect();
+            let want = match others.get(b as usize % others.len().max(1)) {
+                Some(&second) if loads[second].cost() < loads[first].cost() => second,
+                _ => first,
+            };
+            prop_assert_eq!(got, Some(want));
+        }
+
         /// Every healthy upstream can be reached, so load spreads over the whole pool.
         #[test]
         fn every_healthy_upstream_is_reachable(n in 1usize..8) {
