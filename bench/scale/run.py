@@ -234,6 +234,29 @@ def get(addr, path, timeout=10):
         conn.close()
 
 
+def instance_pids(state_dir):
+    """Every "pid" in the process provisioner's state files."""
+    pids = []
+
+    def collect(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if k == "pid" and isinstance(x, int):
+                    pids.append(x)
+                else:
+                    collect(x)
+        elif isinstance(v, list):
+            for x in v:
+                collect(x)
+
+    for f in Path(state_dir).glob("*.json") if Path(state_dir).is_dir() else []:
+        try:
+            collect(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
 def put_json(addr, path, body, timeout=5):
     host, port = addr.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
@@ -538,6 +561,13 @@ def main():
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        # The process provisioner's instances outlive the controller (like pods): stop the
+        # canary's, from the provisioner's own state file.
+        for pid in instance_pids(work / "data" / "instances" / "process"):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
         if args.keep:
             print(f"work dir kept: {work}")
         else:
