@@ -14,13 +14,14 @@ mod fake_api_server;
 #[allow(dead_code)]
 #[path = "provision_support/fake_cluster.rs"]
 mod fake_cluster;
+#[path = "provision_support/fake_pods.rs"]
+mod fake_pods;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
 use axum::routing::{get, put};
@@ -33,8 +34,8 @@ use controller::orchestrate::{Context, Orchestrator, PhaseStore};
 use controller::proxies::Proxies;
 use controller::store::Store;
 use fake_api_server::FakeApiServer;
+use fake_pods::FakeProvisioner;
 use policies::Phase;
-use provision::{Instance, InstanceTemplate, ProvisionError, Provisioner, ShadowTarget};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
@@ -127,89 +128,6 @@ async fn set_weight(State(proxy): State<FakeProxy>, Json(body): Json<Value>) -> 
         std::future::pending::<()>().await;
     }
     "{}"
-}
-
-// ---- a provisioner whose instances outlive the controller, like pods ---------------------
-
-#[derive(Default)]
-struct Pods {
-    instances: Vec<Instance>,
-    /// The shadow's pods are gone (evicted, node lost) and none can be started.
-    lost: bool,
-}
-
-#[derive(Clone, Default)]
-struct FakeProvisioner {
-    pods: Arc<Mutex<Pods>>,
-}
-
-/// A listener that accepts and drops connections: a TCP-probe-ready instance.
-async fn listening_instance(n: usize, target: ShadowTarget) -> Instance {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            drop(stream);
-        }
-    });
-    Instance {
-        id: format!("web-shadow-{n}"),
-        addr,
-        resources: target.resources,
-        started_at: SystemTime::now(),
-    }
-}
-
-#[async_trait]
-impl Provisioner for FakeProvisioner {
-    fn name(&self) -> &'static str {
-        "fake"
-    }
-
-    async fn scale(
-        &self,
-        _: &InstanceTemplate,
-        target: ShadowTarget,
-    ) -> Result<Vec<Instance>, ProvisionError> {
-        let (have, lost) = {
-            let p = self.pods.lock().unwrap();
-            (p.instances.len(), p.lost)
-        };
-        if lost {
-            return Err(ProvisionError::Backend {
-                backend: "fake",
-                message: "no node can run the shadow".into(),
-            });
-        }
-        let mut started = Vec::new();
-        for n in have..target.instances as usize {
-            started.push(listening_instance(n, target).await);
-        }
-        let mut p = self.pods.lock().unwrap();
-        p.instances.extend(started);
-        p.instances.truncate(target.instances as usize);
-        for i in &mut p.instances {
-            i.resources = target.resources;
-        }
-        Ok(p.instances.clone())
-    }
-
-    async fn instances(&self, _: &str) -> Result<Vec<Instance>, ProvisionError> {
-        let p = self.pods.lock().unwrap();
-        Ok(if p.lost { vec![] } else { p.instances.clone() })
-    }
-
-    async fn replace(&self, _: &InstanceTemplate, id: &str) -> Result<Instance, ProvisionError> {
-        Err(ProvisionError::Backend {
-            backend: "fake",
-            message: format!("not replacing {id} in this test"),
-        })
-    }
-
-    async fn stop_all(&self, _: &str) -> Result<(), ProvisionError> {
-        self.pods.lock().unwrap().instances.clear();
-        Ok(())
-    }
 }
 
 // ---- one replica ---------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 //! so a hung proxy's read timeout, the tick and the transition's stamp are exact, not raced.
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
 
+#[path = "provision_support/fake_pods.rs"]
+mod fake_pods;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use config::{AlertFormat, Mode};
@@ -19,8 +22,8 @@ use controller::metrics::ControllerMetrics;
 use controller::orchestrate::{Context, Orchestrator, PhaseStore};
 use controller::proxies::{AdminApi, Proxies, ProxyError};
 use controller::store::Store;
+use fake_pods::FakeProvisioner;
 use policies::Phase;
-use provision::{Instance, InstanceTemplate, ProvisionError, Provisioner, ShadowTarget};
 use tokio::sync::watch;
 
 const TICK: Duration = Duration::from_millis(250);
@@ -167,73 +170,6 @@ impl AdminApi for FakeFleet {
             Ok(())
         })
         .await
-    }
-}
-
-// ---- instances that are ready at once -------------------------------------------------------
-
-/// Instances are loopback listeners that accept and drop connections: the orchestrator's TCP
-/// probe finds them ready (a loopback connect completes before the paused clock can move).
-#[derive(Clone, Default)]
-struct FakeProvisioner {
-    instances: Arc<Mutex<Vec<Instance>>>,
-}
-
-async fn listening_instance(n: usize, target: ShadowTarget) -> Instance {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            drop(stream);
-        }
-    });
-    Instance {
-        id: format!("web-shadow-{n}"),
-        addr,
-        resources: target.resources,
-        started_at: SystemTime::UNIX_EPOCH,
-    }
-}
-
-#[async_trait]
-impl Provisioner for FakeProvisioner {
-    fn name(&self) -> &'static str {
-        "fake"
-    }
-
-    async fn scale(
-        &self,
-        _: &InstanceTemplate,
-        target: ShadowTarget,
-    ) -> Result<Vec<Instance>, ProvisionError> {
-        let have = self.instances.lock().unwrap().len();
-        let mut started = Vec::new();
-        for n in have..target.instances as usize {
-            started.push(listening_instance(n, target).await);
-        }
-        let mut all = self.instances.lock().unwrap();
-        all.extend(started);
-        all.truncate(target.instances as usize);
-        for i in all.iter_mut() {
-            i.resources = target.resources;
-        }
-        Ok(all.clone())
-    }
-
-    async fn instances(&self, _: &str) -> Result<Vec<Instance>, ProvisionError> {
-        Ok(self.instances.lock().unwrap().clone())
-    }
-
-    async fn replace(&self, _: &InstanceTemplate, id: &str) -> Result<Instance, ProvisionError> {
-        Err(ProvisionError::Backend {
-            backend: "fake",
-            message: format!("not replacing {id} in this test"),
-        })
-    }
-
-    async fn stop_all(&self, _: &str) -> Result<(), ProvisionError> {
-        self.instances.lock().unwrap().clear();
-        Ok(())
     }
 }
 

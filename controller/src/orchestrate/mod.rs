@@ -118,12 +118,7 @@ impl Orchestrator {
     /// report once it answers), and recovers workloads side by side: one hung proxy used to
     /// cost every workload its full call timeout, one after another.
     pub async fn recover(&mut self) {
-        let fleet = Fleet::read(
-            &self.ctx.proxies,
-            read_timeout(self.ctx.tick),
-            &self.ctx.metrics,
-        )
-        .await;
+        let fleet = self.read_fleet().await;
         let ctx = &self.ctx;
         let answering = fleet.answering();
         futures::stream::iter(self.workloads.iter_mut())
@@ -170,12 +165,7 @@ impl Orchestrator {
         for &j in ranked.iter().take(free) {
             holds[candidates[j].0] = None;
         }
-        let fleet = Fleet::read(
-            &self.ctx.proxies,
-            read_timeout(self.ctx.tick),
-            &self.ctx.metrics,
-        )
-        .await;
+        let fleet = self.read_fleet().await;
         let ctx = &self.ctx;
         let fleet = &fleet;
         // Workloads a proxy's guard has just rolled back go first: at 1,000 workloads the last
@@ -190,6 +180,16 @@ impl Orchestrator {
         ctx.metrics
             .tick_seconds
             .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Every proxy read once, each given most of a tick (what a tick and a recovery act on).
+    async fn read_fleet(&self) -> Fleet {
+        Fleet::read(
+            &self.ctx.proxies,
+            read_timeout(self.ctx.tick),
+            &self.ctx.metrics,
+        )
+        .await
     }
 
     /// Ticks until shutdown.
