@@ -4,7 +4,7 @@
 use config::WorkloadPolicy;
 use policies::{
     Change, Facts, GuardThresholds, GuardVerdict, Memory, Phase, PoolShape, PoolWindow, ProxyFacts,
-    ShadowFacts, judge, reconcile,
+    ShadowFacts, TriggerVerdict, judge, reconcile,
 };
 
 use super::forecasting::ForecastView;
@@ -69,6 +69,21 @@ pub struct Predictive {
     /// When the proxy's guard rolled the shadow back (ms), until the controller sets a weight.
     rolled_back_at_ms: Option<u64>,
     window: Window,
+    /// What the last tick saw and decided, for the shortage episodes' explanations.
+    note: TickNote,
+}
+
+/// What the controller saw and decided at its last tick, in the replay's requests/s.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TickNote {
+    /// The trigger's verdict.
+    pub trigger: Option<TriggerVerdict>,
+    /// The forecast's highest upper bound within the trigger's lead time.
+    pub lead_peak: Option<f64>,
+    /// What the trigger compares it to: the threshold's share of primary capacity.
+    pub trigger_at: f64,
+    /// Instances the shadow plan asked for.
+    pub plan_instances: u32,
 }
 
 /// What a decision changed.
@@ -108,6 +123,7 @@ impl Predictive {
             weight: 0.0,
             rolled_back_at_ms: None,
             window: Window::default(),
+            note: TickNote::default(),
         }
     }
 
@@ -212,6 +228,18 @@ impl Predictive {
             ..Facts::default()
         };
         let step = reconcile(&self.memory, &facts, &policy.rules());
+        let lead_points = (policy.trigger.lead_ms() / (OUTLOOK_STEP_S as u64 * 1000)) as usize + 1;
+        self.note = TickNote {
+            trigger: Some(step.trigger),
+            lead_peak: upper
+                .iter()
+                .take(lead_points)
+                .copied()
+                .reduce(f64::max)
+                .map(|u| u / k),
+            trigger_at: policy.trigger.threshold() * facts.primary_capacity / k,
+            plan_instances: step.plan.instances,
+        };
         let mut applied = Applied::default();
         for change in &step.changes {
             applied.scaling_actions += u64::from(self.apply(now, change));
@@ -277,6 +305,50 @@ impl Predictive {
     /// The shadow weight the proxies apply now.
     pub fn weight(&self) -> f64 {
         self.weight
+    }
+
+    /// Why the pools are what they are at `now`, in a sentence: the phase, what the trigger made
+    /// of the forecast at the last tick, and what each pool has ready.
+    pub fn explain(&self, now: i64) -> String {
+        let n = &self.note;
+        let ready = format!(
+            "primary ready {:.0} rps, shadow ready {:.0} rps at weight {:.2}",
+            self.primary.ready_units() * self.capacity,
+            self.shadow.ready_units() * self.capacity,
+            self.weight
+        );
+        let forecast = match n.lead_peak {
+            Some(peak) => format!(
+                "the forecast's peak within the lead time was {peak:.0} rps against the trigger's {:.0}",
+                n.trigger_at
+            ),
+            None => "no forecast yet".to_string(),
+        };
+        let what = match (&self.memory.phase, n.trigger) {
+            (Phase::Idle, Some(TriggerVerdict::Migrate { in_ms, .. })) => {
+                format!(
+                    "migration starting: shortage predicted in {} s",
+                    in_ms / 1000
+                )
+            }
+            (Phase::Idle, _) => format!("on primary, trigger not fired: {forecast}"),
+            (Phase::Provisioning { since_ms }, _) => format!(
+                "shadow starting ({} instances) for {} s",
+                n.plan_instances,
+                ms(now).saturating_sub(*since_ms) / 1000
+            ),
+            (Phase::Ramping { weight, .. }, _) => format!("ramping onto the shadow at {weight:.2}"),
+            (Phase::Migrated { .. }, _) => format!(
+                "migrated; the shadow plan was {} instances ({:.0} rps)",
+                n.plan_instances,
+                f64::from(n.plan_instances) * self.capacity
+            ),
+            (Phase::Returning { .. }, _) => {
+                "returning: waiting for primary to be ready".to_string()
+            }
+            (Phase::RolledBack { reason, .. }, _) => format!("rolled back ({reason}); {forecast}"),
+        };
+        format!("{what}; {ready}")
     }
 }
 

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use super::SimulateError;
+use super::episodes::{Episode, Episodes, StepView};
 use super::forecasting::{DemandForecaster, ForecastView};
+use super::oracle::perfect_foresight;
 use super::predictive::{Decision, Predictive};
 use super::reactive::Reactive;
 use super::schedule::RefitSchedule;
@@ -15,6 +17,9 @@ use super::trace::DemandTrace;
 /// Simulation step, seconds: the HPA's default sync period, and the resolution at which
 /// capacity is compared with demand.
 pub const STEP_S: i64 = 15;
+
+/// Shortage episodes an outcome lists.
+pub const WORST_EPISODES: usize = 5;
 
 /// Share of the progress shown that is forecasting ahead (most of a replay's time).
 const FORECAST_SHARE: f64 = 0.9;
@@ -49,6 +54,12 @@ pub struct Outcome {
     pub predictive: Summary,
     /// The HPA baseline.
     pub reactive: Summary,
+    /// Perfect foresight on the same trace ([`perfect_foresight`]): the floor on cost.
+    pub oracle: Summary,
+    /// The predictive strategy's shortage episodes, all of them.
+    pub episode_count: usize,
+    /// Its worst episodes by unserved requests, worst first (at most [`WORST_EPISODES`]).
+    pub episodes: Vec<Episode>,
     /// The time axis for the report.
     pub timeline: Vec<TimelinePoint>,
     /// Phase changes and proxy rollbacks, in order (warm-up included).
@@ -94,7 +105,9 @@ pub fn replay(
     let mut refits = schedule.times.iter().copied().peekable();
     let mut view: Option<ForecastView> = None;
     let mut rise = 0.0;
-    let startup_s = settings.policy.startup.as_secs_f64();
+    // The rise a pool must absorb is the one within the start-up instances really take here,
+    // whatever the policy file declares (the CLI makes the two agree).
+    let startup_s = settings.delays.startup as f64;
     let mut out = Outcome {
         predictive: Summary {
             migrations: Some(0),
@@ -106,6 +119,9 @@ pub fn replay(
             ..Summary::default()
         },
         reactive: Summary::default(),
+        oracle: perfect_foresight(trace, capacity, settings.delays.startup, counted_from),
+        episode_count: 0,
+        episodes: Vec::new(),
         timeline: Vec::new(),
         decisions: Vec::new(),
         counted_from,
@@ -113,6 +129,7 @@ pub fn replay(
         forecast_failures: 0,
     };
     let mut bucket: Option<TimelinePoint> = None;
+    let mut episodes = Episodes::default();
     let mut tally = Tally {
         counted_from,
         attempt_counted: false,
@@ -145,6 +162,13 @@ pub fn replay(
                 reactive.cost_units(),
                 STEP_S,
             );
+            let step = StepView {
+                time: t,
+                demand,
+                unserved: split.unserved(),
+                forecast: view.as_ref().and_then(|v| v.at(t)),
+            };
+            episodes.step(step, || (predictive.phase().name(), predictive.explain(t)));
         }
         let mut decisions: Vec<Decision> = guard.into_iter().collect();
 
@@ -216,6 +240,7 @@ pub fn replay(
         t += STEP_S;
     }
     out.timeline.extend(bucket);
+    (out.episode_count, out.episodes) = episodes.finish(WORST_EPISODES);
     progress(1.0);
     Ok(out)
 }

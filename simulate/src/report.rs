@@ -47,6 +47,7 @@ pub fn render_html(outcome: &Outcome, info: &ReportInfo) -> String {
     html.push_str("</ul>\n");
     html.push_str(&render_svg(outcome));
     html.push_str(&render_table(&outcome.predictive, &outcome.reactive));
+    html.push_str(&render_episodes(outcome));
     html.push_str(&render_log(&outcome.decisions));
     html.push_str("</body></html>\n");
     html
@@ -319,6 +320,48 @@ pub fn render_table(predictive: &Summary, reactive: &Summary) -> String {
         count(predictive.migration_attempts),
         count(predictive.rollbacks)
     );
+    html
+}
+
+/// The predictive strategy's worst shortages, `<table id="episodes">`, and perfect
+/// foresight's cost beside both strategies'.
+fn render_episodes(outcome: &Outcome) -> String {
+    let oracle = outcome.oracle.instance_hours;
+    let mut html = format!(
+        "<p>Perfect foresight (exact demand, each instance started one start-up ahead): \
+         {oracle:.1} instance-hours; predictive {} of it, HPA {}.</p>\n",
+        ratio(outcome.predictive.instance_hours, oracle),
+        ratio(outcome.reactive.instance_hours, oracle)
+    );
+    if outcome.episodes.is_empty() {
+        html.push_str("<p>The predictive strategy was never short.</p>\n");
+        return html;
+    }
+    let _ = write!(
+        html,
+        "<h2>Worst shortages ({} of {} episodes)</h2><table id=\"episodes\"><thead><tr>\
+         <th>began</th><th>minutes</th><th>unserved requests</th><th>demand / served at worst \
+         (rps)</th><th>forecast then (rps)</th><th>phase</th><th>why</th></tr></thead><tbody>\n",
+        outcome.episodes.len(),
+        outcome.episode_count
+    );
+    for e in &outcome.episodes {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{:.2}</td><td>{:.0}</td><td>{:.0} / {:.0}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            time_label(e.start),
+            e.minutes,
+            e.unserved_requests,
+            e.peak_demand,
+            e.served_at_peak,
+            e.forecast_at_peak
+                .map_or("-".to_string(), |f| format!("{f:.0}")),
+            e.phase,
+            escape(&e.why)
+        );
+    }
+    html.push_str("</tbody></table>\n");
     html
 }
 

@@ -76,6 +76,44 @@ fn json_holds_the_four_numbers_for_both_strategies() {
     // Primary sized from the warm-up day: its median (~570 rps) at 70% of 50 rps.
     let primary = json["settings"]["primary_instances"].as_u64().unwrap_or(0);
     assert!((10..=25).contains(&primary), "primary {primary}");
+    // Perfect foresight is never short, and costs no more than a strategy that was not
+    // short either (neither strategy can beat it without going short).
+    let oracle = &json["oracle"];
+    assert_eq!(oracle["under_provisioned_minutes"].as_f64(), Some(0.0));
+    assert_eq!(oracle["requests"], json["reactive"]["requests"]);
+    let oracle_hours = oracle["instance_hours"].as_f64().unwrap_or(f64::NAN);
+    for strategy in ["predictive", "reactive"] {
+        if json[strategy]["under_provisioned_minutes"].as_f64() == Some(0.0) {
+            let hours = json[strategy]["instance_hours"].as_f64().unwrap_or(0.0);
+            assert!(
+                oracle_hours <= hours + 1e-9,
+                "oracle {oracle_hours} vs {strategy} {hours}"
+            );
+        }
+    }
+    // Every shortage minute is in some episode; the listed ones are the worst, worst first.
+    let episodes = json["episodes"].as_array().cloned().unwrap_or_default();
+    let count = json["episode_count"].as_u64().unwrap_or(u64::MAX);
+    let short = json["predictive"]["under_provisioned_minutes"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert_eq!(
+        count == 0,
+        short == 0.0,
+        "{count} episodes, {short} minutes short"
+    );
+    assert!(episodes.len() as u64 <= count.min(5));
+    let listed: f64 = episodes.iter().filter_map(|e| e["minutes"].as_f64()).sum();
+    assert!(listed <= short + 1e-9, "{listed} listed of {short} minutes");
+    for pair in episodes.windows(2) {
+        assert!(pair[0]["unserved_requests"].as_f64() >= pair[1]["unserved_requests"].as_f64());
+    }
+    for e in &episodes {
+        assert!(
+            e["why"].as_str().is_some_and(|w| w.contains("ready")),
+            "{e}"
+        );
+    }
 }
 
 #[test]
@@ -98,6 +136,7 @@ fn the_table_names_each_number_and_the_assumptions() {
         "rollbacks",
         "predictive",
         "reactive (HPA)",
+        "perfect foresight",
         "idle-size instance costs 0.10 of a full one",
     ] {
         assert!(text.contains(row), "`{row}` missing from:\n{text}");

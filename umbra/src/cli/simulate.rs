@@ -14,8 +14,7 @@ use policies::GuardThresholds;
 
 use simulate::report::{ReportInfo, ratio, render_html};
 use simulate::{
-    Delays, DemandTrace, HpaConfig, Outcome, Settings, Summary, WalkForward,
-    primary_from_first_day, replay,
+    Delays, DemandTrace, HpaConfig, Outcome, Settings, WalkForward, primary_from_first_day, replay,
 };
 
 /// Arguments of `umbra simulate`.
@@ -115,10 +114,13 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         );
     }
     let trace = DemandTrace::new(&grid.series, args.scale)?;
-    let policy = match &args.policy {
+    let mut policy = match &args.policy {
         Some(path) => config::load_policy(path)?,
         None => WorkloadPolicy::builtin(),
     };
+    // --startup is the instances' real start-up here: the policy's own declaration (which
+    // the learned rise and the lead time are read against) is replaced by it.
+    policy.startup = args.startup;
     let capacity = args
         .instance_capacity
         .unwrap_or_else(|| policy.sizing.instance_capacity());
@@ -202,6 +204,9 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         let json = serde_json::json!({
             "predictive": outcome.predictive,
             "reactive": outcome.reactive,
+            "oracle": outcome.oracle,
+            "episode_count": outcome.episode_count,
+            "episodes": outcome.episodes,
             "settings": {
                 "trace": args.trace.display().to_string(),
                 "scale": args.scale,
@@ -223,13 +228,15 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             println!("{line}");
         }
         println!();
-        print!("{}", format_table(&outcome.predictive, &outcome.reactive));
+        print!("{}", format_table(&outcome));
+        print!("{}", format_episodes(&outcome));
     }
     Ok(())
 }
 
-/// The four numbers (and extras) side by side, as text.
-pub fn format_table(predictive: &Summary, reactive: &Summary) -> String {
+/// The four numbers (and extras) side by side, as text, and perfect foresight's cost.
+pub fn format_table(outcome: &Outcome) -> String {
+    let (predictive, reactive) = (&outcome.predictive, &outcome.reactive);
     let mut out = format!(
         "{:<28} {:>14} {:>16} {:>8}\n",
         "", "predictive", "reactive (HPA)", "ratio"
@@ -246,6 +253,41 @@ pub fn format_table(predictive: &Summary, reactive: &Summary) -> String {
         predictive.migration_attempts.unwrap_or(0),
         predictive.rollbacks.unwrap_or(0)
     ));
+    let oracle = outcome.oracle.instance_hours;
+    out.push_str(&format!(
+        "perfect foresight {oracle:.1} instance-hours (never short): predictive {}x, HPA {}x of it\n",
+        ratio(predictive.instance_hours, oracle),
+        ratio(reactive.instance_hours, oracle)
+    ));
+    out
+}
+
+/// The predictive strategy's worst shortage episodes, each with what the forecast and the
+/// controller said as it began.
+pub fn format_episodes(outcome: &Outcome) -> String {
+    if outcome.episodes.is_empty() {
+        return "predictive: never short\n".to_string();
+    }
+    let mut out = format!(
+        "\nworst shortages, predictive ({} of {} episodes):\n",
+        outcome.episodes.len(),
+        outcome.episode_count
+    );
+    for e in &outcome.episodes {
+        let forecast = e
+            .forecast_at_peak
+            .map_or("no forecast".to_string(), |f| format!("forecast {f:.0}"));
+        out.push_str(&format!(
+            "  {}  {:>6.2} min  {:>10.0} unserved  at worst {:.0} rps demand, {:.0} served ({forecast})\n    {}: {}\n",
+            time_label(e.start),
+            e.minutes,
+            e.unserved_requests,
+            e.peak_demand,
+            e.served_at_peak,
+            e.phase,
+            e.why
+        ));
+    }
     out
 }
 

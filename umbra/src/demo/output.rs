@@ -240,10 +240,7 @@ impl<'a> Output<'a> {
                 println!("  {line}");
             }
             println!("  the same table: {command}\n");
-            print!(
-                "{}",
-                format_table(&comparison.outcome.predictive, &comparison.outcome.reactive)
-            );
+            print!("{}", format_table(&comparison.outcome));
             println!("\nreport: {}", self.report.display());
             if let Some(d) = &self.data_dir {
                 println!("state and logs: {}", d.display());
