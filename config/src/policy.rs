@@ -201,10 +201,10 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
         s.peak_fraction.unwrap_or(1.0),
         s.buffer.unwrap_or(0.2),
         s.min_instances.unwrap_or(1),
-        s.max_instances.unwrap_or(10),
+        s.max_instances.unwrap_or(u32::MAX),
         size("idle", &s.idle, 100, 64)?,
         size("full", &s.full, 1000, 256)?,
-        s.warm_at.unwrap_or(0.7),
+        s.warm_at.unwrap_or(0.9),
     )
     .and_then(|p| p.with_rise_quantile(s.rise_quantile.unwrap_or(0.95)))
     .map_err(|e| {
@@ -257,7 +257,7 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
             format!("must be a positive number of milliseconds, got {max_p99_ms}"),
         ));
     }
-    let at_full = match r.at_full.as_deref().unwrap_or("keep_warm") {
+    let at_full = match r.at_full.as_deref().unwrap_or("decommission") {
         "keep_warm" => AtFull::KeepWarm,
         "decommission" => AtFull::Decommission,
         other => {
@@ -319,7 +319,6 @@ impl WorkloadPolicy {
     /// The rules the reconciler (`policies::reconcile`) applies.
     pub fn rules(&self) -> policies::Rules<'_> {
         policies::Rules {
-            horizon_ms: u64::try_from(self.horizon.as_millis()).unwrap_or(u64::MAX),
             sizing: &self.sizing,
             trigger: &self.trigger,
             migration: &self.migration,
