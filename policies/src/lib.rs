@@ -37,7 +37,7 @@ pub use ramp::{
 };
 pub use ranking::{Candidate, rank_workloads};
 pub use reconcile::{
-    Change, Facts, Memory, PoolShape, ProxyFacts, Rules, ShadowFacts, Step, reconcile,
+    Change, Facts, Memory, PoolShape, ProxyFacts, Rules, ShadowFacts, Step, near_peak, reconcile,
     recover_from, shortage,
 };
 pub use rollback::{GuardEvent, GuardOutcome, GuardState, guard_transition};

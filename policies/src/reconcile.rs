@@ -194,8 +194,8 @@ pub struct Step {
 }
 
 /// The outlook's peak within the trigger's lead time (at least one start-up), or observed
-/// demand when that is higher.
-fn near_peak(f: &Facts<'_>, rules: &Rules<'_>) -> f64 {
+/// demand when that is higher: what the shadow is sized for and the trigger is read against.
+pub fn near_peak(f: &Facts<'_>, rules: &Rules<'_>) -> f64 {
     let n = usize::try_from(rules.trigger.lead_ms() / f.step_ms.max(1)).unwrap_or(usize::MAX);
     f.upper
         .iter()

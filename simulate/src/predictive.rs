@@ -4,7 +4,7 @@
 use config::WorkloadPolicy;
 use policies::{
     Change, Facts, GuardThresholds, GuardVerdict, Memory, Phase, PoolShape, PoolWindow, ProxyFacts,
-    ShadowFacts, TriggerVerdict, judge, reconcile,
+    ShadowFacts, TriggerVerdict, judge, near_peak, reconcile,
 };
 
 use super::forecasting::ForecastView;
@@ -75,15 +75,16 @@ pub struct Predictive {
 
 /// What the controller saw and decided at its last tick, in the replay's requests/s.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct TickNote {
+struct TickNote {
     /// The trigger's verdict.
-    pub trigger: Option<TriggerVerdict>,
-    /// The forecast's highest upper bound within the trigger's lead time.
-    pub lead_peak: Option<f64>,
+    trigger: Option<TriggerVerdict>,
+    /// The forecast's peak within the trigger's lead time, or observed demand when higher
+    /// ([`near_peak`], what the shadow was sized for); none before the first forecast.
+    lead_peak: Option<f64>,
     /// What the trigger compares it to: the threshold's share of primary capacity.
-    pub trigger_at: f64,
+    trigger_at: f64,
     /// Instances the shadow plan asked for.
-    pub plan_instances: u32,
+    plan_instances: u32,
 }
 
 /// What a decision changed.
@@ -227,16 +228,11 @@ impl Predictive {
             },
             ..Facts::default()
         };
-        let step = reconcile(&self.memory, &facts, &policy.rules());
-        let lead_points = (policy.trigger.lead_ms() / (OUTLOOK_STEP_S as u64 * 1000)) as usize + 1;
+        let rules = policy.rules();
+        let step = reconcile(&self.memory, &facts, &rules);
         self.note = TickNote {
             trigger: Some(step.trigger),
-            lead_peak: upper
-                .iter()
-                .take(lead_points)
-                .copied()
-                .reduce(f64::max)
-                .map(|u| u / k),
+            lead_peak: (!upper.is_empty()).then(|| near_peak(&facts, &rules) / k),
             trigger_at: policy.trigger.threshold() * facts.primary_capacity / k,
             plan_instances: step.plan.instances,
         };
@@ -319,7 +315,7 @@ impl Predictive {
         );
         let forecast = match n.lead_peak {
             Some(peak) => format!(
-                "the forecast's peak within the lead time was {peak:.0} rps against the trigger's {:.0}",
+                "the forecast's peak within the lead time (or observed demand) was {peak:.0} rps against the trigger's {:.0}",
                 n.trigger_at
             ),
             None => "no forecast yet".to_string(),
