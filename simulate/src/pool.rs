@@ -124,13 +124,16 @@ impl Pool {
 
     /// Serving capacity in full-instance units.
     pub fn ready_units(&self) -> f64 {
-        self.instances.iter().map(|i| i.serving).sum()
+        // A fold from +0.0: `sum` of no f64 is -0.0, which prints as "-0".
+        self.instances
+            .iter()
+            .fold(0.0, |units, i| units + i.serving)
     }
 
     /// Cost rate in full-instance units: every running instance costs its (new) size, serving
     /// or not.
     pub fn cost_units(&self) -> f64 {
-        self.instances.iter().map(|i| i.size).sum()
+        self.instances.iter().fold(0.0, |units, i| units + i.size)
     }
 }
 
