@@ -14,6 +14,13 @@ ROWS = [
 ]
 
 
+def meets(p, r):
+    """The target: under-provisioned minutes <= 1/4 of the HPA's at <= 110% of its
+    instance-hours (`p`, `r`: the predictive and reactive summaries of `umbra simulate --json`)."""
+    return (p["under_provisioned_minutes"] <= 0.25 * r["under_provisioned_minutes"]
+            and p["instance_hours"] <= 1.10 * r["instance_hours"])
+
+
 def ratio(p, r):
     if r > 0:
         return f"{p / r:.2f}"
@@ -33,9 +40,7 @@ def main(paths):
                   f"{ratio(p[key], r[key]):>7}")
         under = ratio(p["under_provisioned_minutes"], r["under_provisioned_minutes"])
         cost = ratio(p["instance_hours"], r["instance_hours"])
-        met_under = p["under_provisioned_minutes"] <= 0.25 * r["under_provisioned_minutes"]
-        met_cost = p["instance_hours"] <= 1.10 * r["instance_hours"]
-        verdict = "MET" if met_under and met_cost else "MISSED"
+        verdict = "MET" if meets(p, r) else "MISSED"
         print(f"{'':<28} migrations {p['migrations']} (attempts {p['migration_attempts']}), "
               f"rollbacks {p['rollbacks']}; primary {s['primary_instances']} x "
               f"{s['instance_capacity']:g} rps; model {s['model']}")

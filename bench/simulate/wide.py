@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from table import meets  # the target, as bench/simulate/run.sh judges it
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRACES = os.path.normpath(os.path.join(HERE, "../../../shared/data/traces"))
 
@@ -114,11 +116,6 @@ def ratio(a, b):
 
 def fmt(x, digits=2):
     return "inf" if math.isinf(x) else f"{x:.{digits}f}"
-
-
-def meets(p, r):
-    return (p["under_provisioned_minutes"] <= 0.25 * r["under_provisioned_minutes"]
-            and p["instance_hours"] <= 1.10 * r["instance_hours"])
 
 
 def report(rows, startups):
