@@ -159,46 +159,40 @@ retry_after = "20s"
 CANARY_HOST = "canary.scale.test"
 
 
-def canary_text(backend):
+def workload_text(name, hosts, backend, policy, capacity, extra=""):
+    """One `[[workloads]]` block: the given hosts on `/`, primary `backend`, shadow instances
+    of `umbra backend` serving `capacity` requests/s, `extra` TOML appended."""
+    host_list = ", ".join(f'"{h}"' for h in hosts)
     return f"""[[workloads]]
-name = "canary"
-hosts = ["{CANARY_HOST}"]
+name = "{name}"
+hosts = [{host_list}]
 path_prefix = "/"
 primary = ["{backend}"]
-policy = "canary"
+policy = "{policy}"
 
 [workloads.instance]
-command = ["{{umbra}}", "backend", "--listen", "{{addr}}", "--capacity", "1000", "--name", "canary-{{port}}"]
+command = ["{{umbra}}", "backend", "--listen", "{{addr}}", "--capacity", "{capacity}", "--name", "{name}-{{port}}"]
 health_path = "/healthz"
+{extra}"""
 
+
+def canary_text(backend):
+    return workload_text("canary", [CANARY_HOST], backend, "canary", 1000, """
 [workloads.guard]
 window = "2s"
 min_requests = 3
 max_p99_ms = 400
 max_error_rate = 0.5
 cooldown = "5s"
-"""
+""")
 
 
-def workloads_text(n, backend, bench_dir):
-    parts = []
-    for i in range(n):
-        name = f"w{i:04d}"
-        hosts = ", ".join(f'"{name}-{h}.scale.test"' for h in range(10))
-        parts.append(
-            f"""[[workloads]]
-name = "{name}"
-hosts = [{hosts}]
-path_prefix = "/"
-primary = ["{backend}"]
-policy = "scale"
-
-[workloads.instance]
-command = ["{{umbra}}", "backend", "--listen", "{{addr}}", "--capacity", "50", "--name", "{name}-{{port}}"]
-health_path = "/healthz"
-"""
-        )
-    return "\n".join(parts)
+def workloads_text(n, backend):
+    return "\n".join(
+        workload_text(f"w{i:04d}", [f"w{i:04d}-{h}.scale.test" for h in range(10)], backend,
+                      "scale", 50)
+        for i in range(n)
+    )
 
 
 def config_text(listen, admin, api, proxies, body):
@@ -436,7 +430,7 @@ def main():
         api = f"127.0.0.1:{ports[-2]}"
         listens = [f"127.0.0.1:{p}" for p in ports[: args.proxies]]
         admins = [f"127.0.0.1:{p}" for p in ports[args.proxies : 2 * args.proxies]]
-        body = workloads_text(args.workloads, backend, work) + "\n" + canary_text(backend)
+        body = workloads_text(args.workloads, backend) + "\n" + canary_text(backend)
         configs = []
         for i in range(args.proxies):
             path = work / f"umbra-{i}.toml"
