@@ -29,6 +29,10 @@ impl UpstreamLoad {
 ///
 /// Two random choices give most of the benefit of least-loaded selection without scanning or
 /// herding every proxy onto the same "best" upstream (Mitzenmacher, "The Power of Two Choices").
+///
+/// The first candidate is the healthy upstream of rank `draws.0 % healthy`, the second another
+/// of the rest by `draws.1`. Two passes: one counts the healthy, one finds the two ranks, so
+/// `load` is called at most `2n` times (it reads atomics in the proxy).
 pub fn pick_two_choices(
     n: usize,
     load: impl Fn(usize) -> UpstreamLoad,
@@ -38,21 +42,35 @@ pub fn pick_two_choices(
     if healthy == 0 {
         return None;
     }
-    let nth_healthy = |k: usize| (0..n).filter(|&i| load(i).healthy).nth(k % healthy);
-    let a = nth_healthy(draws.0 as usize)?;
-    if healthy == 1 {
-        return Some(a);
+    let first = draws.0 as usize % healthy;
+    // The second is drawn among the other healthy upstreams so the two are distinct.
+    let second = (healthy > 1).then(|| {
+        let j = draws.1 as usize % (healthy - 1);
+        j + usize::from(j >= first)
+    });
+    let (mut a, mut b) = (None, None);
+    let mut rank = 0;
+    for i in 0..n {
+        let l = load(i);
+        if !l.healthy {
+            continue;
+        }
+        if rank == first {
+            a = Some((i, l));
+        } else if Some(rank) == second {
+            b = Some((i, l));
+        }
+        rank += 1;
+        if a.is_some() && (b.is_some() || second.is_none()) {
+            break;
+        }
     }
-    // Draw the second among the other healthy upstreams so the two are distinct.
-    let mut b = nth_healthy(draws.1 as usize % (healthy - 1))?;
-    if b >= a {
-        b = nth_healthy((draws.1 as usize % (healthy - 1)) + 1)?;
+    // A health check may flip between the passes: then whichever candidate was found serves.
+    match (a, b) {
+        (Some((a, la)), Some((b, lb))) => Some(if lb.cost() < la.cost() { b } else { a }),
+        (Some((i, _)), None) | (None, Some((i, _))) => Some(i),
+        (None, None) => None,
     }
-    Some(if load(b).cost() < load(a).cost() {
-        b
-    } else {
-        a
-    })
 }
 
 #[cfg(test)]

@@ -36,32 +36,38 @@ pub struct Choice {
 }
 
 /// The pool and upstream for a request of `w`. `facts` is `Some` for stateful workloads (what
-/// the request's cookies say). Each pool's member list is loaded once.
+/// the request's cookies say). The other pool is loaded only when the chosen one has no
+/// healthy member; each pool's members are read once ([`Pool::survey`](crate::Pool::survey)).
 pub fn choose(w: &Workload, facts: Option<SessionFacts>, now_ms: u64, draws: Draws) -> Choice {
-    let (mut pool, pin) = match facts {
+    let (pool, pin) = match facts {
         None => (choose_pool(w.weight_ppm(), draws.split), false),
         Some(facts) => choose_pool_sticky(w.weight_ppm(), draws.split, facts),
     };
-    let pools = w.pools();
-    let (mut in_flight, mut healthy) = pools.get(pool).occupancy(now_ms);
-    if healthy == 0 {
-        // No healthy member: the other pool takes the request if it has one.
-        let (other_in_flight, other_healthy) = pools.get(pool.other()).occupancy(now_ms);
-        if other_healthy > 0 {
-            (pool, in_flight, healthy) = (pool.other(), other_in_flight, other_healthy);
-        }
+    let chosen = w.pool(pool);
+    let s = chosen.survey(now_ms, draws.upstream);
+    if let Some(u) = s.pick {
+        return Choice {
+            pool,
+            in_flight: s.in_flight,
+            healthy: s.healthy,
+            upstream: Some((pool, Arc::clone(u))),
+            pin,
+        };
     }
-    let upstream = [pool, pool.other()].into_iter().find_map(|kind| {
-        pools
-            .get(kind)
-            .pick(now_ms, draws.upstream)
-            .map(|u| (kind, Arc::clone(u)))
-    });
+    // No healthy member (or its last one failed a check between reads): the other pool takes
+    // the request if it has one, and admission counts against the pool that serves it.
+    let other = w.pool(pool.other());
+    let o = other.survey(now_ms, draws.upstream);
+    let (admit, in_flight, healthy) = if s.healthy == 0 && o.healthy > 0 {
+        (pool.other(), o.in_flight, o.healthy)
+    } else {
+        (pool, s.in_flight, s.healthy)
+    };
     Choice {
-        pool,
+        pool: admit,
         in_flight,
         healthy,
-        upstream,
+        upstream: o.pick.map(|u| (pool.other(), Arc::clone(u))),
         pin,
     }
 }

@@ -36,4 +36,4 @@ pub use state::Shared;
 pub use table::{Route, RouteTable, StickyRule, bare_host};
 pub use upstream::{Upstream, UpstreamRegistry};
 pub use window::LatencyWindow;
-pub use workload::{CooldownError, Pool, Pools, Workload};
+pub use workload::{CooldownError, Pool, Survey, Workload};

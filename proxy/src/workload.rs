@@ -8,7 +8,7 @@ use arc_swap::{ArcSwap, Guard};
 use config::{WorkloadName, WorkloadSpec};
 use policies::{
     GuardEvent, GuardOutcome, GuardState, GuardVerdict, PoolKind, PoolWindow, RollbackReason,
-    ShadowWeight, guard_transition, judge, pick_two_choices,
+    ShadowWeight, UpstreamLoad, guard_transition, judge, pick_two_choices,
 };
 
 use crate::headers::CompiledRules;
@@ -74,17 +74,49 @@ impl Pool {
             .filter(|u| u.healthy(now_ms))
             .fold((0, 0), |(f, n), u| (f + u64::from(u.in_flight()), n + 1))
     }
+
+    /// Admission's occupancy and the balancer's pick for one request, from one read of each
+    /// member when the pool is small enough to copy (the common case): the same snapshot
+    /// answers both, and each read is three atomic loads on the member's own cache line.
+    pub fn survey(&self, now_ms: u64, draws: (u32, u32)) -> Survey<'_> {
+        let n = self.members.len();
+        if n > SNAPSHOT {
+            let (in_flight, healthy) = self.occupancy(now_ms);
+            return Survey {
+                in_flight,
+                healthy,
+                pick: self.pick(now_ms, draws),
+            };
+        }
+        let mut loads = [UpstreamLoad::default(); SNAPSHOT];
+        let (mut in_flight, mut healthy) = (0, 0);
+        for (slot, u) in loads.iter_mut().zip(&self.members) {
+            *slot = u.load(now_ms);
+            if slot.healthy {
+                in_flight += u64::from(slot.in_flight);
+                healthy += 1;
+            }
+        }
+        let pick = pick_two_choices(n, |i| loads[i], draws).and_then(|i| self.members.get(i));
+        Survey {
+            in_flight,
+            healthy,
+            pick,
+        }
+    }
 }
 
-/// A workload's two pools as loaded for one request.
-pub struct Pools([Guard<Arc<Pool>>; 2]);
+/// Pools up to this size are read once per request into a copy on the stack.
+const SNAPSHOT: usize = 8;
 
-impl Pools {
-    /// The members of `kind`.
-    #[inline]
-    pub fn get(&self, kind: PoolKind) -> &Pool {
-        &self.0[kind.index()]
-    }
+/// What one request reads of a pool: see [`Pool::survey`].
+pub struct Survey<'a> {
+    /// Requests in flight to its healthy members.
+    pub in_flight: u64,
+    /// Its healthy members.
+    pub healthy: u64,
+    /// The member two random choices picked; `None` when none is healthy.
+    pub pick: Option<&'a Arc<Upstream>>,
 }
 
 /// Refusal to change the weight.
@@ -263,12 +295,6 @@ impl Workload {
     #[inline]
     pub fn pool(&self, kind: PoolKind) -> Guard<Arc<Pool>> {
         self.pools[kind.index()].load()
-    }
-
-    /// Both pools' current members, each loaded once: what one request decides on.
-    #[inline]
-    pub fn pools(&self) -> Pools {
-        Pools([self.pools[0].load(), self.pools[1].load()])
     }
 
     /// Its metric handles.
