@@ -130,7 +130,7 @@ struct RawRamp {
     max_memory: Option<f64>,
     /// Gate: requests a step needs before it can pass.
     min_requests: Option<u64>,
-    /// `keep_warm` or `decommission`.
+    /// `keep_warm`, `decommission` or `adopt`.
     at_full: Option<String>,
     /// Give up provisioning after, e.g. "5m".
     provision_timeout: Option<String>,
@@ -257,13 +257,14 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
             format!("must be a positive number of milliseconds, got {max_p99_ms}"),
         ));
     }
-    let at_full = match r.at_full.as_deref().unwrap_or("decommission") {
+    let at_full = match r.at_full.as_deref().unwrap_or("adopt") {
         "keep_warm" => AtFull::KeepWarm,
         "decommission" => AtFull::Decommission,
+        "adopt" => AtFull::Adopt,
         other => {
             return Err(Invalid::new(
                 rp.key("at_full"),
-                format!("{other:?} is not one of keep_warm, decommission"),
+                format!("{other:?} is not one of keep_warm, decommission, adopt"),
             ));
         }
     };

@@ -226,7 +226,7 @@ pub fn migration_step(
                 return (phase.clone(), vec![], String::new());
             }
             if *weight >= 1.0 {
-                let decommission = p.ramp.at_full() == AtFull::Decommission;
+                let decommission = p.ramp.at_full() != AtFull::KeepWarm;
                 let actions = if decommission {
                     vec![Action::DecommissionPrimary]
                 } else {
@@ -240,10 +240,11 @@ pub fn migration_step(
                     actions,
                     format!(
                         "all traffic on shadow; primary {}",
-                        if decommission {
-                            "decommissioned"
-                        } else {
-                            "kept warm"
+                        match p.ramp.at_full() {
+                            AtFull::Decommission => "decommissioned",
+                            AtFull::KeepWarm => "kept warm",
+                            AtFull::Adopt =>
+                                "decommissioned; the shadow is the workload's pool now",
                         }
                     ),
                 );
@@ -265,7 +266,8 @@ pub fn migration_step(
             if let Some(reason) = failure_reason(i) {
                 return rollback(reason, *primary_decommissioned, "rollback");
             }
-            if i.trigger == TriggerVerdict::Return {
+            // Adopted, the shadow is the workload's pool: it shrinks with demand instead.
+            if i.trigger == TriggerVerdict::Return && p.ramp.at_full() != AtFull::Adopt {
                 return (
                     Phase::Returning { since_ms: now },
                     vec![Action::RestorePrimary],
@@ -556,6 +558,45 @@ mod tests {
         // Primary comes back before the weight drops to it.
         assert_eq!(acts[0], Action::RestorePrimary);
         assert_eq!(acts[1], Action::SetWeight(0.0));
+    }
+
+    #[test]
+    fn an_adopted_workload_stays_on_the_shadow_until_it_fails() {
+        let p = policy(AtFull::Adopt);
+        let full = Phase::Ramping {
+            weight: 1.0,
+            step_since_ms: 0,
+        };
+        let (migrated, acts, why) = migration_step(&full, &inputs(1_000), &p);
+        assert_eq!(
+            migrated,
+            Phase::Migrated {
+                since_ms: 1_000,
+                primary_decommissioned: true
+            }
+        );
+        assert_eq!(acts, vec![Action::DecommissionPrimary]);
+        assert!(why.contains("the shadow is the workload's pool"), "{why}");
+        // Demand falls far under primary capacity: no return.
+        let quiet = MigrationInputs {
+            trigger: TriggerVerdict::Return,
+            ..inputs(10_000_000)
+        };
+        let (ph, acts, _) = migration_step(&migrated, &quiet, &p);
+        assert_eq!(ph, migrated);
+        assert!(acts.is_empty());
+        // A failing shadow still rolls back, primary restored first.
+        let failing = MigrationInputs {
+            proxy_rolled_back: true,
+            trigger: TriggerVerdict::Return,
+            ..inputs(10_000_000)
+        };
+        let (ph, acts, _) = migration_step(&migrated, &failing, &p);
+        assert_eq!(ph.name(), "rolled_back");
+        assert_eq!(acts[0], Action::RestorePrimary);
+        // The same quiet demand returns a decommissioned (not adopted) workload to primary.
+        let p = policy(AtFull::Decommission);
+        assert_eq!(migration_step(&migrated, &quiet, &p).0.name(), "returning");
     }
 
     #[test]

@@ -6,10 +6,15 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AtFull {
-    /// Stop primary instances (the resources go back to the pool).
+    /// Stop primary instances (the resources go back to the pool); traffic returns to primary
+    /// once demand falls back under it.
     Decommission,
     /// Leave primary running, ready to take traffic back.
     KeepWarm,
+    /// Stop primary instances and keep the workload on the shadow pool, which follows the
+    /// forecast both ways from then on: Umbra instead of a fixed primary. Primary comes back
+    /// only to roll back onto.
+    Adopt,
 }
 
 /// Per-step health limits for the shadow pool.

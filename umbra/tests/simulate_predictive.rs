@@ -6,7 +6,7 @@ mod support;
 
 use forecast::{ModelKind, Series};
 use simulate::replay;
-use support::{demand, settings, walk_forward};
+use support::{demand, returning_policy, settings, walk_forward};
 
 /// Five days at 100 requests/s with a surge to 400 requests/s every day from 14:00 to 16:00
 /// (reached within ten minutes), on a 5-minute grid.
@@ -24,6 +24,8 @@ fn surging_days() -> Series {
     Series::new(1_400_025_600, 300, values)
 }
 
+/// With a policy that returns to primary when demand falls: one migration a day, complete
+/// before the rise.
 #[test]
 fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
     let series = surging_days();
@@ -32,6 +34,7 @@ fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
     // A daily cycle is only trusted once the history holds two of them: the first two days
     // are warm-up, the last three are counted.
     let mut settings = settings(15);
+    settings.policy = returning_policy();
     settings.warmup_s = 2 * 86_400;
     let outcome = replay(&demand(&series), &settings, &mut forecaster, &mut |_| {})
         .unwrap_or_else(|e| panic!("replay: {e}"));
@@ -64,6 +67,65 @@ fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
             "day {day}: migrated at {migrated:?}, the rise starts at {rise}"
         );
     }
+}
+
+/// With the built-in `adopt`, the first migration is the last: the workload stays on the
+/// shadow, which grows ahead of each day's surge and shrinks after it, so primary costs nothing
+/// from then on and the whole bill is below the returning policy's.
+#[test]
+fn an_adopted_workload_stays_on_the_shadow_through_every_surge() {
+    let series = surging_days();
+    let mut settings = settings(15);
+    settings.warmup_s = 2 * 86_400;
+    let adopted = replay(
+        &demand(&series),
+        &settings,
+        &mut walk_forward(ModelKind::Auto),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("replay: {e}"));
+    settings.policy = returning_policy();
+    let returning = replay(
+        &demand(&series),
+        &settings,
+        &mut walk_forward(ModelKind::Auto),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("replay: {e}"));
+    let (a, r, hpa) = (
+        &adopted.predictive,
+        &returning.predictive,
+        &adopted.reactive,
+    );
+    // Migrated in the warm-up and never back: no migration, return or primary cost counted.
+    assert_eq!(a.migrations, Some(0), "{a:?}");
+    assert!(
+        !adopted.decisions.iter().any(|d| d.to == "returning"),
+        "{:?}",
+        adopted.decisions
+    );
+    assert_eq!(a.primary_instance_hours, Some(0.0), "{a:?}");
+    // Counted: from the end of the warm-up to the last sample.
+    let last = series.start + (series.values.len() as i64 - 1) * series.step;
+    let counted_minutes = (last - adopted.counted_from) as f64 / 60.0;
+    assert!(
+        a.minutes_on_shadow.is_some_and(|m| m >= counted_minutes),
+        "{a:?}"
+    );
+    assert!(
+        a.under_provisioned_minutes <= 0.25 * hpa.under_provisioned_minutes,
+        "adopted {a:?} vs HPA {hpa:?}"
+    );
+    // Following the forecast both ways is cheaper than a fixed primary plus a shadow for the
+    // surges, and than the HPA, which holds its 43% headroom all day.
+    assert!(
+        a.instance_hours < r.instance_hours && a.instance_hours < hpa.instance_hours,
+        "adopted {a:?} vs returning {r:?} vs HPA {hpa:?}"
+    );
+    eprintln!(
+        "instance-hours: adopted {:.0}, returning {:.0}, HPA {:.0}",
+        a.instance_hours, r.instance_hours, hpa.instance_hours
+    );
 }
 
 /// The replay makes its forecasts ahead, on several threads, before it steps through the

@@ -31,7 +31,21 @@ pub fn slice(name: &str, points: usize) -> Series {
 /// A policy for tests: the defaults with room for the shadow to grow, a lead time that
 /// covers start-up plus ramp, and a short cooldown.
 pub fn policy() -> WorkloadPolicy {
-    let text = r#"
+    policy_from(POLICY)
+}
+
+/// [`policy`], returning to primary once demand falls (`at_full = "decommission"`) instead of
+/// staying on the shadow (the built-in `adopt`).
+pub fn returning_policy() -> WorkloadPolicy {
+    policy_from(&POLICY.replace("[ramp]\n", "[ramp]\nat_full = \"decommission\"\n"))
+}
+
+fn policy_from(text: &str) -> WorkloadPolicy {
+    config::parse_policy(Path::new("test-policy.toml"), text)
+        .unwrap_or_else(|e| panic!("test policy: {e}"))
+}
+
+const POLICY: &str = r#"
 [forecast]
 quantile = 0.9
 horizon = "2h"
@@ -50,9 +64,6 @@ step = 0.25
 interval = "30s"
 retry_after = "5m"
 "#;
-    config::parse_policy(Path::new("test-policy.toml"), text)
-        .unwrap_or_else(|e| panic!("test policy: {e}"))
-}
 
 /// Settings for a replay of `trace` with `primary` instances of 10 requests/s.
 pub fn settings(primary: u32) -> Settings {
