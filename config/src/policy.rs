@@ -206,7 +206,7 @@ fn validate(raw: &RawPolicy, name: String, path: &Path) -> Result<WorkloadPolicy
         size("full", &s.full, 1000, 256)?,
         s.warm_at.unwrap_or(0.9),
     )
-    .and_then(|p| p.with_rise_quantile(s.rise_quantile.unwrap_or(0.95)))
+    .and_then(|p| p.with_rise_quantile(s.rise_quantile.unwrap_or(0.9)))
     .map_err(|e| {
         let key = match e {
             SizingError::Capacity(_) => "instance_capacity",
