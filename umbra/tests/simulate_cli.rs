@@ -76,6 +76,7 @@ fn json_holds_the_four_numbers_for_both_strategies() {
     // Primary sized from the warm-up day: its median (~570 rps) at 70% of 50 rps.
     let primary = json["settings"]["primary_instances"].as_u64().unwrap_or(0);
     assert!((10..=25).contains(&primary), "primary {primary}");
+    assert_eq!(json["settings"]["at_full"], "adopt");
     // Perfect foresight is never short, and costs no more than a strategy that was not
     // short either (neither strategy can beat it without going short).
     let oracle = &json["oracle"];
@@ -138,6 +139,9 @@ fn the_table_names_each_number_and_the_assumptions() {
         "reactive (HPA)",
         "perfect foresight",
         "idle-size instance costs 0.10 of a full one",
+        // Which comparison this is: the built-in policy adopts the shadow once migrated.
+        "once migrated: adopt",
+        "Umbra instead of a fixed primary",
     ] {
         assert!(text.contains(row), "`{row}` missing from:\n{text}");
     }

@@ -31,6 +31,11 @@ pub struct ShadowManager {
     applied: Option<ShadowTarget>,
     readiness: Readiness,
     announced: Option<Vec<SocketAddr>>,
+    /// The instances a scale left running, since this tick's [`Self::observe`]: an instance
+    /// observed ready and then stopped by a scale-down in the same tick must not be announced
+    /// (the proxies would send requests to a closed port, and their guard rolls back on the
+    /// errors).
+    running_after_scale: Option<Vec<SocketAddr>>,
 }
 
 impl ShadowManager {
@@ -48,6 +53,7 @@ impl ShadowManager {
             applied: None,
             readiness: Readiness::default(),
             announced: None,
+            running_after_scale: None,
         }
     }
 
@@ -88,6 +94,7 @@ impl ShadowManager {
             "shadow pool scaled"
         );
         self.applied = Some(target);
+        self.running_after_scale = Some(instances.iter().map(|i| i.addr).collect());
         Ok(())
     }
 
@@ -127,6 +134,7 @@ impl ShadowManager {
         full: Resources,
         now: SystemTime,
     ) -> Result<ShadowView, ProvisionError> {
+        self.running_after_scale = None;
         let instances = self.provisioner.instances(&self.workload).await?;
         let ids: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
         self.readiness.retain(&ids);
@@ -174,14 +182,16 @@ impl ShadowManager {
             .is_some_and(|announced| members_differ(announced, reports))
     }
 
-    /// Tells every proxy the ready members, when they changed (or when `force`).
+    /// Tells every proxy the ready members, when they changed (or when `force`); members a
+    /// scale stopped since they were observed are left out.
     pub async fn announce(
         &mut self,
         proxies: &Proxies,
         ready: &[SocketAddr],
         force: bool,
     ) -> Result<(), crate::proxies::ProxyError> {
-        if !force && self.announced.as_deref() == Some(ready) {
+        let ready = &still_running(ready, self.running_after_scale.as_deref());
+        if !force && self.announced.as_deref() == Some(ready.as_slice()) {
             return Ok(());
         }
         proxies.set_shadow_pool(&self.workload, ready).await?;
@@ -194,6 +204,15 @@ impl ShadowManager {
     pub async fn stop_all(&self) -> Result<(), ProvisionError> {
         self.provisioner.stop_all(&self.workload).await
     }
+}
+
+/// The `ready` members a scale left running (all of them when no scale ran).
+fn still_running(ready: &[SocketAddr], running: Option<&[SocketAddr]>) -> Vec<SocketAddr> {
+    ready
+        .iter()
+        .copied()
+        .filter(|a| running.is_none_or(|r| r.contains(a)))
+        .collect()
 }
 
 /// Whether any report's shadow pool is not exactly `announced` (order aside).
@@ -257,5 +276,19 @@ mod tests {
         assert!(members_differ(&[a, b], &[same.clone(), restarted]));
         assert!(members_differ(&[a], &[same]));
         assert!(!members_differ(&[], &[report(&[])]));
+    }
+
+    /// Seen in `umbra demo`: a tick observed a new instance ready, shrank the pool (stopping
+    /// that newest instance), then announced what it had observed; the proxies sent requests
+    /// to the closed port and their guard rolled the shadow back.
+    #[test]
+    fn an_instance_a_scale_stopped_in_the_same_tick_is_not_announced() {
+        let [a, b, c]: [SocketAddr; 3] = ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]
+            .map(|s| s.parse().expect("addr"));
+        assert_eq!(still_running(&[a, b, c], Some(&[a, b])), vec![a, b]);
+        // No scale this tick: what was observed ready is announced.
+        assert_eq!(still_running(&[a, b, c], None), vec![a, b, c]);
+        // A scale-up this tick: instances not yet ready stay out until observed.
+        assert_eq!(still_running(&[a], Some(&[a, b, c])), vec![a]);
     }
 }

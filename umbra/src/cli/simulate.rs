@@ -10,7 +10,7 @@ use config::WorkloadPolicy;
 use forecast::{
     ForecastOptions, Forecaster, ForecasterConfig, GridOptions, ModelKind, read_series,
 };
-use policies::GuardThresholds;
+use policies::{AtFull, GuardThresholds};
 
 use simulate::report::{ReportInfo, ratio, render_html};
 use simulate::{
@@ -216,6 +216,7 @@ pub fn run_simulate(args: &SimulateArgs) -> anyhow::Result<()> {
                 "resize_delay_s": settings.delays.resize,
                 "hpa_target_percent": args.hpa_target,
                 "policy": policy.source.display().to_string(),
+                "at_full": policy.migration.ramp.at_full(),
                 "model": model,
                 "counted_from": outcome.counted_from,
                 "forecasts": outcome.forecasts,
@@ -291,6 +292,21 @@ pub fn format_episodes(outcome: &Outcome) -> String {
     out
 }
 
+/// Which comparison the replay answers, from the policy's `ramp.at_full`.
+fn at_full_says(policy: &WorkloadPolicy) -> &'static str {
+    match policy.migration.ramp.at_full() {
+        AtFull::Adopt => {
+            "adopt: primary stopped and the shadow carries the workload from then on, \
+             following the forecast (Umbra instead of a fixed primary)"
+        }
+        AtFull::Decommission => {
+            "decommission: primary stopped, restored when demand falls back under it \
+             (Umbra beside a fixed primary)"
+        }
+        AtFull::KeepWarm => "keep_warm: primary kept running beside the shadow",
+    }
+}
+
 fn describe(
     args: &SimulateArgs,
     trace: &DemandTrace,
@@ -338,6 +354,7 @@ fn describe(
             outcome.forecasts,
             outcome.forecast_failures
         ),
+        format!("predictive, once migrated: {}", at_full_says(policy)),
         format!(
             "reactive: Kubernetes HPA, target {}% CPU, replicas {}..={}, scale-down window {} s",
             settings.hpa.target_percent,
