@@ -6,7 +6,7 @@ mod support;
 
 use forecast::{ModelKind, Series};
 use simulate::replay;
-use support::{demand, returning_policy, settings, walk_forward};
+use support::{demand, policy, returning_policy, settings, walk_forward};
 
 /// Five days at 100 requests/s with a surge to 400 requests/s every day from 14:00 to 16:00
 /// (reached within ten minutes), on a 5-minute grid.
@@ -75,23 +75,16 @@ fn migrates_before_a_recurring_surge_and_beats_the_hpa() {
 #[test]
 fn an_adopted_workload_stays_on_the_shadow_through_every_surge() {
     let series = surging_days();
-    let mut settings = settings(15);
-    settings.warmup_s = 2 * 86_400;
-    let adopted = replay(
-        &demand(&series),
-        &settings,
-        &mut walk_forward(ModelKind::Auto),
-        &mut |_| {},
-    )
-    .unwrap_or_else(|e| panic!("replay: {e}"));
-    settings.policy = returning_policy();
-    let returning = replay(
-        &demand(&series),
-        &settings,
-        &mut walk_forward(ModelKind::Auto),
-        &mut |_| {},
-    )
-    .unwrap_or_else(|e| panic!("replay: {e}"));
+    let run = |policy| {
+        let mut settings = settings(15);
+        settings.warmup_s = 2 * 86_400;
+        settings.policy = policy;
+        let mut forecaster = walk_forward(ModelKind::Auto);
+        replay(&demand(&series), &settings, &mut forecaster, &mut |_| {})
+            .unwrap_or_else(|e| panic!("replay: {e}"))
+    };
+    let adopted = run(policy());
+    let returning = run(returning_policy());
     let (a, r, hpa) = (
         &adopted.predictive,
         &returning.predictive,

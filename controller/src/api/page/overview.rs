@@ -79,7 +79,8 @@ pub async fn index(
             .join(", ")
     );
     let keys: Vec<String> = r.workloads.iter().map(row_key).collect();
-    let matching = keys.iter().filter(|k| k.contains(&filter)).count();
+    let matches: Vec<bool> = keys.iter().map(|k| k.contains(&filter)).collect();
+    let matching = matches.iter().filter(|&&m| m).count();
     let every = query.all || matching <= LISTED;
     let _ = write!(
         html,
@@ -99,10 +100,9 @@ pub async fn index(
          </tr></thead><tbody>",
     );
     let mut listed = 0;
-    for (w, key) in r.workloads.iter().zip(&keys) {
+    for ((w, key), &matches) in r.workloads.iter().zip(&keys).zip(&matches) {
         let model = w.forecast_model.as_deref().unwrap_or("–");
         let signals = w.signals_used.join(", ");
-        let matches = key.contains(&filter);
         listed += usize::from(matches);
         let hidden = !matches || (!query.all && listed > LISTED);
         let _ = write!(
